@@ -1,0 +1,92 @@
+"""One device decision per process, and an autocast helper.
+
+The device is chosen once, on first use: ``LUMBARLAB_DEVICE`` (``cpu``, ``cuda``,
+``cuda:1``, ``mps``) wins when set; otherwise CUDA when available, else CPU. Notebooks
+call :func:`get_device` and never write ``.to("cuda")`` themselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from typing import TYPE_CHECKING
+
+from lumbarlab.errors import LumbarLabError
+
+if TYPE_CHECKING:  # torch is imported late: it costs seconds on a cold start
+    import torch
+
+__all__ = ["get_device", "autocast", "device_summary", "ENV_VAR"]
+
+ENV_VAR = "LUMBARLAB_DEVICE"
+
+
+@functools.lru_cache(maxsize=1)
+def get_device() -> torch.device:
+    """Return the process-wide :class:`torch.device` (decided once, then cached).
+
+    Raises:
+        LumbarLabError: ``LUMBARLAB_DEVICE`` names a device this machine does not have.
+    """
+    import torch
+
+    wanted = os.environ.get(ENV_VAR, "").strip()
+    if wanted:
+        try:
+            dev = torch.device(wanted)
+        except RuntimeError as exc:
+            raise LumbarLabError(
+                f"{ENV_VAR}={wanted!r} is not a device name; use 'cpu', 'cuda', 'cuda:N' or 'mps'."
+            ) from exc
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise LumbarLabError(
+                f"{ENV_VAR}={wanted!r} asks for CUDA, but torch sees no CUDA device here; "
+                f"unset {ENV_VAR} or set it to 'cpu'."
+            )
+        if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise LumbarLabError(
+                f"{ENV_VAR}={wanted!r}: only {torch.cuda.device_count()} CUDA device(s) are visible."
+            )
+        if dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise LumbarLabError(f"{ENV_VAR}={wanted!r} asks for MPS, which this machine does not offer.")
+        return dev
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast(enabled: bool = True, dtype: torch.dtype | None = None) -> contextlib.AbstractContextManager:
+    """Mixed precision for the process device: bf16 (or fp16) on CUDA, a no-op on CPU.
+
+    On CUDA the default dtype is bfloat16 where the GPU supports it (Ampere and newer),
+    else float16. On CPU autocast would change numerics for little gain on small
+    models, so lessons run in float32 there.
+
+    Example:
+        >>> with autocast():
+        ...     y = net(x)
+    """
+    import torch
+
+    dev = get_device()
+    if not enabled or dev.type != "cuda":
+        return contextlib.nullcontext()
+    if dtype is None:
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast(device_type="cuda", dtype=dtype)
+
+
+def device_summary() -> dict[str, object]:
+    """Describe the chosen device: type, name and memory in GiB for a GPU."""
+    import torch
+
+    dev = get_device()
+    info: dict[str, object] = {"device": str(dev), "torch": torch.__version__}
+    if dev.type == "cuda":
+        idx = dev.index if dev.index is not None else torch.cuda.current_device()
+        props = torch.cuda.get_device_properties(idx)
+        info["gpu_name"] = props.name
+        info["gpu_memory_gib"] = round(props.total_memory / 2**30, 1)
+        info["cuda"] = torch.version.cuda
+    else:
+        info["cpu_threads"] = torch.get_num_threads()
+    return info

@@ -1,0 +1,144 @@
+"""Clinical measurements from vertebral corner landmarks (2D image coordinates).
+
+Corners of one vertebra are a (4, 2) array of (x, y) points ordered superior-first,
+superior-second, inferior-second, inferior-first, where "first" is anterior on a lateral
+view and the image-left side on an AP view (see :class:`lumbarlab.volume.Radiograph`).
+``spacing`` converts pixels to millimetres as (row_mm, col_mm); angles are in degrees.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from lumbarlab.errors import LumbarLabError
+
+__all__ = [
+    "meyerding_slip", "meyerding_grade", "endplate_angle", "lordosis_angle", "cobb_angle",
+    "vertebral_heights", "genant_grade", "bone_density_category",
+]
+
+
+def _to_mm(points: np.ndarray, spacing: tuple[float, float]) -> np.ndarray:
+    pts = np.asarray(points, dtype=float)
+    if pts.shape[-1] != 2 or not np.all(np.isfinite(pts)):
+        raise LumbarLabError(f"corners must be finite (x, y) pairs, got shape {pts.shape}.")
+    return pts * np.array([spacing[1], spacing[0]])
+
+
+def _corners(c: np.ndarray, name: str) -> np.ndarray:
+    c = np.asarray(c, dtype=float)
+    if c.shape != (4, 2) or not np.all(np.isfinite(c)):
+        raise LumbarLabError(f"{name}: expected 4 finite corners (4, 2), got shape {c.shape}.")
+    return c
+
+
+def meyerding_slip(upper: np.ndarray, lower: np.ndarray, spacing=(1.0, 1.0)) -> float:
+    """Anterior slip of ``upper`` on ``lower`` in percent (Meyerding 1932).
+
+    The posterior-inferior corner of the upper vertebra is projected on the superior endplate
+    of the lower one (posterior → anterior); its distance from the lower posterior-superior
+    corner, divided by the endplate's length, is the slip. Negative = retrolisthesis.
+    """
+    up, lo = _to_mm(_corners(upper, "upper"), spacing), _to_mm(_corners(lower, "lower"), spacing)
+    endplate = lo[0] - lo[1]  # posterior-superior → anterior-superior
+    length = float(np.linalg.norm(endplate))
+    if length < 1e-6:
+        raise LumbarLabError("the lower vertebra's superior endplate has zero length; check its corners.")
+    return float(100.0 * np.dot(up[2] - lo[1], endplate) / length**2)
+
+
+def meyerding_grade(slip_percent: float) -> int:
+    """Meyerding grade: 0 (< 5 %, lumbarlab's cut-off for no listhesis), I ≤ 25 %, II ≤ 50 %,
+    III ≤ 75 %, IV ≤ 100 %, V > 100 % (spondyloptosis)."""
+    s = abs(float(slip_percent))
+    if s < 5.0:
+        return 0
+    for grade, limit in enumerate((25.0, 50.0, 75.0, 100.0), start=1):
+        if s <= limit:
+            return grade
+    return 5
+
+
+def endplate_angle(p_first: np.ndarray, p_second: np.ndarray, spacing=(1.0, 1.0)) -> float:
+    """Angle (degrees) of the line first → second against the image horizontal, counter-clockwise
+    positive as seen on screen (image y grows downwards)."""
+    a, b = _to_mm(np.asarray([p_first, p_second]), spacing)
+    d = b - a
+    if np.hypot(*d) < 1e-6:
+        raise LumbarLabError("an endplate's two corners coincide; its angle is undefined.")
+    return math.degrees(math.atan2(-d[1], d[0]))
+
+
+def _line_angle_deg(first: np.ndarray, second: np.ndarray, spacing) -> float:
+    ang = endplate_angle(first, second, spacing)
+    # an endplate has no direction: fold into (-90, 90]
+    return (ang + 90.0) % 180.0 - 90.0
+
+
+def lordosis_angle(l1: np.ndarray, s1: np.ndarray, spacing=(1.0, 1.0)) -> float:
+    """Lumbar lordosis: the angle between the superior endplates of L1 and S1 (Cobb method),
+    degrees, positive for lordosis on a lateral view (anterior on the image left or right)."""
+    l1, s1 = _corners(l1, "L1"), _corners(s1, "S1")
+    a = _line_angle_deg(l1[1], l1[0], spacing)  # posterior → anterior
+    b = _line_angle_deg(s1[1], s1[0], spacing)
+    diff = (a - b + 90.0) % 180.0 - 90.0
+    anterior_right = l1[0][0] > l1[1][0]
+    return float(diff if anterior_right else -diff)
+
+
+def cobb_angle(corners: Mapping[str, np.ndarray], spacing=(1.0, 1.0)) -> tuple[float, str, str]:
+    """Cobb angle on an AP view: the largest tilt difference between any two endplates.
+
+    Returns (angle in degrees, upper end vertebra, lower end vertebra); the upper end
+    vertebra contributes its superior endplate and the lower one its inferior endplate
+    (Cobb 1948).
+    """
+    names = list(corners)
+    if len(names) < 2:
+        raise LumbarLabError("the Cobb angle needs corners of at least two vertebrae.")
+    sup = {n: _line_angle_deg(_corners(corners[n], n)[0], corners[n][1], spacing) for n in names}
+    inf = {n: _line_angle_deg(corners[n][3], corners[n][2], spacing) for n in names}
+    best = (0.0, names[0], names[-1])
+    for i, upper in enumerate(names):
+        for lower in names[i:]:
+            ang = abs(sup[upper] - inf[lower])
+            if ang > best[0]:
+                best = (ang, upper, lower)
+    return best
+
+
+def vertebral_heights(corners: np.ndarray, spacing=(1.0, 1.0)) -> dict[str, float]:
+    """Anterior, posterior and middle body heights (mm) from four corners; middle joins the
+    endplates' midpoints (so a central depression needs a mask, not corners, to show)."""
+    c = _to_mm(_corners(corners, "vertebra"), spacing)
+    ant = float(np.linalg.norm(c[0] - c[3]))
+    post = float(np.linalg.norm(c[1] - c[2]))
+    mid = float(np.linalg.norm((c[0] + c[1]) / 2 - (c[2] + c[3]) / 2))
+    return {"anterior": ant, "middle": mid, "posterior": post}
+
+
+def genant_grade(height_loss_percent: float) -> int:
+    """Genant semiquantitative grade from the largest height reduction: 0 (< 20 %),
+    1 mild (20–25 %), 2 moderate (25–40 %), 3 severe (> 40 %) (Genant et al., JBMR 1993)."""
+    loss = float(height_loss_percent)
+    if loss < 20.0:
+        return 0
+    if loss < 25.0:
+        return 1
+    if loss <= 40.0:
+        return 2
+    return 3
+
+
+def bone_density_category(trabecular_hu: float) -> str:
+    """Opportunistic CT screening at L1 (Pickhardt et al., Ann Intern Med 2013): ≤ 110 HU
+    "osteoporosis" (specific), ≤ 160 HU "osteopenia" (sensitive threshold), else "normal"."""
+    hu = float(trabecular_hu)
+    if hu <= 110.0:
+        return "osteoporosis"
+    if hu <= 160.0:
+        return "osteopenia"
+    return "normal"

@@ -1,0 +1,278 @@
+"""One phantom case rendered in every modality, with its ground truth."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from lumbarlab.errors import LumbarLabError
+from lumbarlab.measure import (
+    bone_density_category,
+    cobb_angle,
+    genant_grade,
+    lordosis_angle,
+    meyerding_grade,
+    meyerding_slip,
+    vertebral_heights,
+)
+from lumbarlab.phantom.anatomy import Spine, build_spine
+from lumbarlab.phantom.labels import LABEL_NAMES, LUMBAR, VERSE_LABEL, VERTEBRAE
+from lumbarlab.phantom.params import PhantomParams, sample_params
+from lumbarlab.phantom.render import (
+    MU_WATER_PER_MM,
+    hu_to_mu,
+    project,
+    render_ct,
+    render_mri,
+    xray_display,
+)
+from lumbarlab.phantom.voxelize import Grid, default_grid, voxelize
+from lumbarlab.volume import Radiograph, Volume
+
+__all__ = ["Case", "make_case", "MODALITIES"]
+
+MODALITIES = ("ct", "t1", "t2", "xray")
+
+
+@dataclass
+class Case:
+    """A rendered phantom case. Volumes share one RAS+ grid; radiographs are projections of the CT.
+
+    Attributes:
+        params: the case parameters.
+        spine: the geometry the images were drawn from.
+        labels: VerSe-valued label map (see :mod:`lumbarlab.phantom.labels`).
+        material: tissue codes (:class:`lumbarlab.phantom.labels.Material`).
+        ct: HU with noise; ``ct_clean`` without.
+        t1, t2: MRI volumes (a.u.).
+        lateral, ap: radiographs with projected labels and corner landmarks.
+        truth: parameters plus what was measured on the geometry.
+    """
+
+    params: PhantomParams
+    spine: Spine
+    grid: Grid
+    labels: Volume
+    material: Volume
+    ct: Volume | None = None
+    ct_clean: Volume | None = None
+    t1: Volume | None = None
+    t2: Volume | None = None
+    lateral: Radiograph | None = None
+    ap: Radiograph | None = None
+    truth: dict = field(default_factory=dict)
+
+    def volume(self, modality: str) -> Volume:
+        """The 3D image for ``"ct"``, ``"t1"`` or ``"t2"``."""
+        vol = {"ct": self.ct, "t1": self.t1, "t2": self.t2}.get(modality.lower())
+        if vol is None:
+            raise LumbarLabError(f"modality {modality!r} was not rendered; ask make_case for it.")
+        return vol
+
+    def mri_sagittal(self, weighting: str = "T2", thickness: float = 4.0) -> tuple[Volume, Volume]:
+        """Thick sagittal MRI slices as clinical lumbar protocols acquire them (SPIDER-like):
+        the volume averaged over slabs of ``thickness`` mm along x, and the labels of each
+        slab's central plane. Returns (image, labels) with spacing (thickness, dy, dz)."""
+        vol = self.volume(weighting.lower())
+        step = max(int(round(thickness / vol.spacing[0])), 1)
+        n = vol.shape[0] // step
+        if n < 1:
+            raise LumbarLabError(f"slab thickness {thickness} mm exceeds the volume's width.")
+        arr = vol.array[: n * step].reshape(n, step, *vol.shape[1:]).mean(axis=1, dtype=np.float32)
+        lab = self.labels.array[step // 2 : n * step : step]
+        spacing = (vol.spacing[0] * step, vol.spacing[1], vol.spacing[2])
+        origin = np.asarray(vol.origin) + np.array([(step - 1) / 2 * vol.spacing[0], 0.0, 0.0])
+        return Volume(arr, spacing, tuple(origin)), Volume(lab, spacing, tuple(origin))
+
+
+def _to_image(points: np.ndarray, grid: Grid, view: str) -> np.ndarray:
+    """World mm → (x=col, y=row) pixels of the lateral or AP projection of ``grid``."""
+    ijk = (np.asarray(points, dtype=float) - np.asarray(grid.origin)) / np.asarray(grid.spacing)
+    nx, ny, nz = grid.shape
+    row = (nz - 1) - ijk[..., 2]
+    col = (ny - 1) - ijk[..., 1] if view == "lateral" else (nx - 1) - ijk[..., 0]
+    return np.stack([col, row], axis=-1)
+
+
+def _body_chord_outside(spine: Spine, grid: Grid, view: str) -> np.ndarray:
+    """Path length (mm) through the body ellipse that lies outside the grid, per detector column.
+
+    The CT grid is a spine-centred crop, so radiographs add the soft tissue beyond it
+    analytically (water-equivalent) instead of rendering the whole trunk.
+    """
+    x, y, _ = grid.axes()
+    A, B, yc = spine.body_half_lr, spine.body_half_ap, spine.body_centre_y
+    if view == "lateral":  # rays along x, one per y
+        half = A * np.sqrt(np.clip(1 - ((y - yc) / B) ** 2, 0, None))
+        lo, hi = x[0] - grid.spacing[0] / 2, x[-1] + grid.spacing[0] / 2
+        inside = np.clip(np.minimum(half, hi) - np.maximum(-half, lo), 0, None)
+    else:  # rays along y, one per x
+        half = B * np.sqrt(np.clip(1 - (x / A) ** 2, 0, None))
+        lo, hi = y[0] - grid.spacing[1] / 2, y[-1] + grid.spacing[1] / 2
+        inside = np.clip(np.minimum(yc + half, hi) - np.maximum(yc - half, lo), 0, None)
+    return (2 * half - inside).astype(np.float32)
+
+
+def _project_labels(labels: np.ndarray, axis: int, wanted: list[int]) -> np.ndarray:
+    """Per ray, the bone label with the longest path; 0 where no bone is crossed."""
+    out_shape = tuple(n for a, n in enumerate(labels.shape) if a != axis)
+    best = np.zeros(out_shape, dtype=np.float32)
+    out = np.zeros(out_shape, dtype=np.uint8)
+    boxes = ndimage.find_objects(labels)
+    for lab in wanted:
+        if lab - 1 >= len(boxes) or boxes[lab - 1] is None:
+            continue
+        sl = boxes[lab - 1]
+        count = (labels[sl] == lab).sum(axis=axis, dtype=np.float32)
+        sub = tuple(s for a, s in enumerate(sl) if a != axis)
+        win = count > best[sub]
+        best[sub] = np.where(win, count, best[sub])
+        out[sub] = np.where(win, lab, out[sub])
+    return out
+
+
+def _radiograph(case: Case, view: str, rng: np.random.Generator | None) -> Radiograph:
+    grid, spine = case.grid, case.spine
+    axis = 0 if view == "lateral" else 1
+    mu = hu_to_mu(case.ct_clean.array)
+    p = project(mu, axis, grid.spacing[axis])
+    p += (_body_chord_outside(spine, grid, view) * MU_WATER_PER_MM)[:, None]
+    img = xray_display(p, case.params.xray_photons, rng, grid.spacing[2])
+    bone = [VERSE_LABEL[v] for v in VERTEBRAE]
+    lab = _project_labels(case.labels.array, axis, bone)
+    # array (y|x, z) → display (row = superior first, col = anterior / patient-right first)
+    img, lab = img[::-1, ::-1].T.copy(), lab[::-1, ::-1].T.copy()
+    spacing = (grid.spacing[2], grid.spacing[1] if view == "lateral" else grid.spacing[0])
+    corners = {}
+    for name, vert in spine.vertebrae.items():
+        local = vert.lateral_corners_local() if view == "lateral" else vert.ap_corners_local()
+        corners[name] = _to_image(vert.to_world(local), grid, view)
+    return Radiograph(img, spacing, view, lab, corners)
+
+
+def _truth(case: Case) -> dict:
+    """Parameters plus ground truth measured on the geometry and the label map."""
+    spine, params = case.spine, case.params
+    lat = {n: v.to_world(v.lateral_corners_local()) for n, v in spine.vertebrae.items()}
+    ap = {n: v.to_world(v.ap_corners_local()) for n, v in spine.vertebrae.items()}
+    # Measure on ideal (noise-free, parallel-beam) projections: lateral drops x, AP drops y.
+    lat2 = {n: np.stack([-c[:, 1], -c[:, 2]], axis=1) for n, c in lat.items()}
+    ap2 = {n: np.stack([-c[:, 0], -c[:, 2]], axis=1) for n, c in ap.items()}
+    slips = {}
+    for upper, lower in zip(VERTEBRAE[:-1], VERTEBRAE[1:], strict=True):
+        s = meyerding_slip(lat2[upper], lat2[lower])
+        slips[upper] = {"slip_percent": s, "meyerding_grade": meyerding_grade(s)}
+    cobb, end_up, end_lo = cobb_angle({n: ap2[n] for n in VERTEBRAE[:-1]})
+    verts = {}
+    for name, v in spine.vertebrae.items():
+        verts[name] = {
+            "label": v.label,
+            "body_centre_mm": v.body_centre().round(3).tolist(),
+            "heights_mm": {"anterior": v.ha, "middle": v.hm, "posterior": v.hp},
+            "expected_height_mm": v.expected_height,
+            "height_loss_percent": 100.0 * v.height_loss,
+            "genant_grade": genant_grade(100.0 * v.height_loss),
+            "endplate_width_mm": 2 * v.a,
+            "endplate_depth_mm": 2 * v.b,
+            "sagittal_angle_deg": v.sagittal,
+            "coronal_angle_deg": v.coronal,
+            "lateral_heights_mm": vertebral_heights(lat2[name]),
+        }
+    discs = {}
+    for name, d in spine.discs.items():
+        lo, up = lat[d.lower.name], lat[d.upper.name]
+        discs[name] = {
+            "label": d.label,
+            "pfirrmann": d.pfirrmann,
+            "height_anterior_mm": float(np.linalg.norm(up[3] - lo[0])),
+            "height_middle_mm": float(np.linalg.norm((up[2] + up[3]) / 2 - (lo[0] + lo[1]) / 2)),
+            "height_posterior_mm": float(np.linalg.norm(up[2] - lo[1])),
+            "herniation_mm": d.herniation,
+        }
+    tissue_l1 = params.bmd
+    return {
+        "params": params.to_dict(),
+        "slip": slips,
+        "lordosis_L1_S1_deg": lordosis_angle(lat2["L1"], lat2["S1"]),
+        "sacral_slope_deg": params.sacral_slope,
+        "cobb": {"angle_deg": cobb, "upper_end": end_up, "lower_end": end_lo},
+        "vertebrae": verts,
+        "discs": discs,
+        "canal_ap_mm": params.canal_diameter,
+        "bone_density": {"trabecular_hu": tissue_l1, "category": bone_density_category(tissue_l1)},
+    }
+
+
+def centroids(labels: Volume) -> dict[str, list[float]]:
+    """Centre of mass (world mm) of each structure present in a label map."""
+    out = {}
+    boxes = ndimage.find_objects(labels.array)
+    for idx, sl in enumerate(boxes):
+        lab = idx + 1
+        if sl is None or lab not in LABEL_NAMES:
+            continue
+        mask = labels.array[sl] == lab
+        com = np.array(ndimage.center_of_mass(mask)) + np.array([s.start for s in sl])
+        out[LABEL_NAMES[lab]] = labels.index_to_world(com).round(3).tolist()
+    return out
+
+
+def make_case(
+    params: PhantomParams | int = 0,
+    shape: tuple[int, int, int] = (160, 160, 200),
+    spacing: float | tuple[float, float, float] = 1.0,
+    modalities: tuple[str, ...] = MODALITIES,
+    noise: bool = True,
+    **pathology,
+) -> Case:
+    """Render one case.
+
+    Args:
+        params: a :class:`PhantomParams`, or a seed from which one is drawn
+            (keyword arguments then set pathology, e.g. ``slip={"L4": 30}``).
+        shape, spacing: the CT/MRI grid (voxels, mm); centred on the lumbar spine.
+        modalities: any of ``"ct"``, ``"t1"``, ``"t2"``, ``"xray"`` (X-ray needs the CT).
+        noise: add each modality's noise model (off gives the clean images).
+
+    Example:
+        >>> case = make_case(7, slip={"L4": 30})
+        >>> round(case.truth["slip"]["L4"]["slip_percent"])
+        30
+    """
+    if not isinstance(params, PhantomParams):
+        params = sample_params(params, **pathology)
+    elif pathology:
+        params = params.replace(**pathology)
+    unknown = set(modalities) - set(MODALITIES)
+    if unknown:
+        raise LumbarLabError(f"unknown modalities {sorted(unknown)}; choose from {MODALITIES}.")
+    spine = build_spine(params)
+    grid = default_grid(spine, shape, spacing)
+    lab, mat = voxelize(spine, grid)
+    case = Case(params, spine, grid, Volume(lab, grid.spacing, grid.origin), Volume(mat, grid.spacing, grid.origin))
+
+    def rng(stream: int) -> np.random.Generator | None:
+        return np.random.default_rng([params.seed, stream]) if noise else None
+
+    if "ct" in modalities or "xray" in modalities:
+        ct, clean = render_ct(mat, params, rng(1), grid.spacing)
+        case.ct = Volume(ct, grid.spacing, grid.origin)
+        case.ct_clean = Volume(clean, grid.spacing, grid.origin)
+    if "t1" in modalities:
+        case.t1 = Volume(render_mri(mat, params, "T1", rng(2), grid.spacing), grid.spacing, grid.origin)
+    if "t2" in modalities:
+        case.t2 = Volume(render_mri(mat, params, "T2", rng(3), grid.spacing), grid.spacing, grid.origin)
+    if "xray" in modalities:
+        case.lateral = _radiograph(case, "lateral", rng(4))
+        case.ap = _radiograph(case, "ap", rng(5))
+    case.truth = _truth(case)
+    for rad in (case.lateral, case.ap):
+        if rad is not None:
+            rad.truth = case.truth
+    return case
+
+
+def lumbar_levels() -> tuple[str, ...]:
+    return LUMBAR

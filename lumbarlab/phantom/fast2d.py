@@ -1,0 +1,179 @@
+"""Fast lateral radiographs for training sets, without rendering a volume.
+
+A lateral ray runs along the patient's left-right axis, which is the u axis of every
+vertebra's frame when the spine has no coronal tilt. Each primitive of
+:mod:`lumbarlab.phantom.shapes` knows its chord length along u, so the line integral of
+attenuation is a sum of chords times attenuation coefficients — exact for the same
+anatomy the 3D voxelizer draws, at a few milliseconds per 256² image. Coronal tilt
+(scoliosis) is ignored here; use :func:`lumbarlab.phantom.make_case` for AP views and
+scoliosis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from lumbarlab.errors import LumbarLabError
+from lumbarlab.phantom.anatomy import Spine, build_spine
+from lumbarlab.phantom.labels import VERTEBRAE, Material
+from lumbarlab.phantom.params import PhantomParams, sample_params
+from lumbarlab.phantom.render import MU_WATER_PER_MM, ct_table, xray_display
+from lumbarlab.phantom.shapes import body_shapes, canal_shapes, posterior_boxes
+from lumbarlab.phantom.voxelize import disc_coordinates
+from lumbarlab.volume import Radiograph
+
+__all__ = ["lateral_radiograph", "lateral_radiographs", "LateralFOV"]
+
+
+@dataclass(frozen=True)
+class LateralFOV:
+    """Square field of view of a fast lateral image: centre (y, z) in mm and side length."""
+
+    centre_y: float
+    centre_z: float
+    side_mm: float = 230.0
+
+    @staticmethod
+    def around(spine: Spine, side_mm: float = 230.0) -> LateralFOV:
+        l1 = spine.vertebrae["L1"]
+        s1 = spine.vertebrae["S1"]
+        top = l1.to_world([0, 0, l1.hm])
+        bottom = s1.to_world([0, 0, 0])
+        ys = [v.to_world([0, 0, v.hm / 2])[1] for v in spine.vertebrae.values()]
+        return LateralFOV(0.5 * (max(ys) + min(ys)) - 20.0, 0.5 * (top[2] + bottom[2]) + 5.0, side_mm)
+
+
+def _mu(hu: float) -> float:
+    return MU_WATER_PER_MM * (1.0 + hu / 1000.0)
+
+
+def _sagittal_local(vert, y: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(v, w) of points in the mid-sagittal plane, using the frame's sagittal rotation only."""
+    c, s = np.cos(np.radians(vert.sagittal)), np.sin(np.radians(vert.sagittal))
+    dy, dz = y - vert.origin[1], z - vert.origin[2]
+    return (c * dy + s * dz).astype(np.float32), (-s * dy + c * dz).astype(np.float32)
+
+
+def lateral_radiograph(
+    params: PhantomParams | int, size: int = 256, fov: LateralFOV | None = None, noise: bool = True,
+) -> Radiograph:
+    """One lateral radiograph of ``size``² pixels with labels, corners and truth.
+
+    Args:
+        params: case parameters or a seed (a healthy case drawn from it).
+        size: image side in pixels.
+        fov: field of view; by default 230 mm centred on L1–S1.
+        noise: Poisson detector noise.
+
+    Returns:
+        A :class:`Radiograph` (anterior on the viewer's left) whose ``labels`` are the
+        vertebra with the longest bone path per pixel and ``corners`` the four body corners
+        of T12–S1 in pixels.
+    """
+    if not isinstance(params, PhantomParams):
+        params = sample_params(params)
+    if not 32 <= int(size) <= 2048:
+        raise LumbarLabError(f"image size {size} is outside 32–2048 pixels.")
+    spine = build_spine(params)
+    fov = fov or LateralFOV.around(spine)
+    pixel = fov.side_mm / size
+    # Pixel centres: column 0 is the most anterior y, row 0 the most superior z.
+    ys = (fov.centre_y + fov.side_mm / 2 - pixel * (np.arange(size) + 0.5)).astype(np.float32)
+    zs = (fov.centre_z + fov.side_mm / 2 - pixel * (np.arange(size) + 0.5)).astype(np.float32)
+    Y, Z = np.meshgrid(ys, zs)  # (row, col)
+
+    lut = ct_table(params)
+    mu_soft = _mu(0.0)
+    A, B, yc = spine.body_half_lr, spine.body_half_ap, spine.body_centre_y
+    body = 2 * A * np.sqrt(np.clip(1 - ((ys - yc) / B) ** 2, 0, None))
+    p = np.broadcast_to((body * mu_soft).astype(np.float32), (size, size)).copy()
+
+    top, left = fov.centre_z + fov.side_mm / 2, fov.centre_y + fov.side_mm / 2
+
+    def window_around(cy: float, cz: float, reach: float) -> tuple[slice, slice]:
+        """Rows and columns of the pixels within ``reach`` mm of (cy, cz)."""
+        rows = slice(max(int((top - cz - reach) / pixel), 0), min(int((top - cz + reach) / pixel) + 1, size))
+        cols = slice(max(int((left - cy - reach) / pixel), 0), min(int((left - cy + reach) / pixel) + 1, size))
+        return rows, cols
+
+    # Discs (chord through the blended ellipse in the mid-sagittal plane).
+    for disc in spine.discs.values():
+        centre = 0.5 * (disc.upper.origin + disc.lower.to_world([0.0, 0.0, disc.lower.hm]))
+        r, c = window_around(centre[1], centre[2], max(disc.upper.b, disc.lower.b) + disc.height + 4.0)
+        if r.start >= r.stop or c.start >= c.stop:
+            continue
+        q = disc_coordinates(disc, np.float32(disc.lower.origin[0]), Y[r, c], Z[r, c])
+        chord = 2 * q["a"] * np.sqrt(np.clip(1 - (q["qv"] / q["b"]) ** 2, 0, None)) * q["between"]
+        p[r, c] += chord * (_mu(float(lut[Material.ANNULUS0 + disc.index])) - mu_soft)
+
+    best = np.zeros((size, size), dtype=np.float32)
+    labels = np.zeros((size, size), dtype=np.uint8)
+    mu_cort = _mu(float(lut[Material.CORTICAL])) - mu_soft
+    mu_post = _mu(float(lut[Material.POSTERIOR])) - mu_soft
+    names = list(spine.vertebrae)
+    for i, name in enumerate(names):
+        vert = spine.vertebrae[name]
+        mu_trab = _mu(float(lut[Material.TRABECULAR0 + vert.index])) - mu_soft
+        # Work in the vertebra's bounding box only.
+        cy, cz = vert.to_world([0, 0, vert.hm / 2])[1:]
+        r, c = window_around(cy, cz, vert.b + vert.canal_ap + vert.spinous_len + 20.0)
+        if r.start >= r.stop or c.start >= c.stop:
+            continue
+        v, w = _sagittal_local(vert, Y[r, c], Z[r, c])
+        outer, inner = body_shapes(vert)
+        trab = inner.chord_u(v, w)
+        cort = outer.chord_u(v, w) - trab
+        boxes = posterior_boxes(vert)
+        above = spine.discs[f"{names[i - 1]}-{name}"].height if i > 0 else 8.0
+        below = spine.discs[f"{name}-{names[i + 1]}"].height if i + 1 < len(names) else 60.0
+        canal = canal_shapes(vert, below, above)[0]
+        post = boxes[0].chord_u(v, w)
+        post = np.maximum(post - np.where(post > 0, canal.chord_u(v, w), 0.0), 0.0)  # the canal is carved out
+        for bx in boxes[1:]:
+            post += bx.chord_u(v, w)
+        post = np.where(outer.chord_u(v, w) > 0, 0.0, post)
+        p[r, c] += trab * mu_trab + cort * mu_cort + post * mu_post
+        bone = trab + cort + post
+        win = bone > best[r, c]
+        best[r, c] = np.where(win, bone, best[r, c])
+        labels[r, c] = np.where(win, vert.label, labels[r, c])
+
+    rng = np.random.default_rng([params.seed, 6]) if noise else None
+    image = xray_display(p, params.xray_photons, rng, pixel)
+
+    corners = {}
+    for name, vert in spine.vertebrae.items():
+        pts = vert.to_world(vert.lateral_corners_local())
+        col = (left - pts[:, 1]) / pixel - 0.5
+        row = (top - pts[:, 2]) / pixel - 0.5
+        corners[name] = np.stack([col, row], axis=1)
+    truth = {
+        "seed": params.seed,
+        "slip_percent": {n: params.slip.get(n, 0.0) for n in VERTEBRAE[:-1]},
+        "fracture_percent": {n: params.fracture.get(n, 0.0) for n in VERTEBRAE},
+        "pfirrmann": dict(params.pfirrmann),
+    }
+    return Radiograph(image, (pixel, pixel), "lateral", labels, corners, truth)
+
+
+def lateral_radiographs(
+    n: int, seed: int = 0, size: int = 256, slip_fraction: float = 0.5, max_slip: float = 50.0,
+    noise: bool = True,
+) -> Iterator[Radiograph]:
+    """Yield ``n`` lateral radiographs for a spondylolisthesis training set.
+
+    Case ``i`` uses anatomy seed ``seed + i``; a share ``slip_fraction`` of the cases gets
+    an anterior slip of 8–``max_slip`` % at L4 or L5 (the common levels), the rest none.
+    The draw is reproducible from ``seed``.
+    """
+    if n < 0:
+        raise LumbarLabError(f"n must be >= 0, got {n}.")
+    rng = np.random.default_rng([seed, 7])
+    for i in range(n):
+        pathology = {}
+        if rng.random() < slip_fraction:
+            pathology["slip"] = {str(rng.choice(["L4", "L5"])): float(rng.uniform(8.0, max_slip))}
+        yield lateral_radiograph(sample_params(seed + i, **pathology), size=size, noise=noise)

@@ -1,0 +1,219 @@
+"""Case parameters of the phantom: anatomy drawn from a seed, pathology set by the user.
+
+Population means (mm, degrees) come from lumbar morphometry: vertebral body heights and
+endplate sizes after Panjabi et al., "Human lumbar vertebrae: quantitative
+three-dimensional anatomy", Spine 1992; disc heights after Koeller et al., Spine 1986;
+segmental lordosis and sacral slope after Roussouly et al., Spine 2005.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lumbarlab.errors import LumbarLabError
+from lumbarlab.phantom.labels import DISCS, VERTEBRAE, parse_disc, parse_level
+
+__all__ = ["PhantomParams", "sample_params", "parse_level_value", "FRACTURE_TYPES"]
+
+# Population means per vertebra (T12 … S1): body height, endplate half-width, half-depth (mm).
+_BODY_HEIGHT = dict(zip(VERTEBRAE, (24.5, 25.5, 26.5, 27.0, 27.0, 26.5, 28.0), strict=True))
+_HALF_WIDTH = dict(zip(VERTEBRAE, (19.5, 20.5, 21.5, 22.5, 23.5, 24.5, 25.0), strict=True))
+_HALF_DEPTH = dict(zip(VERTEBRAE, (14.5, 15.0, 15.5, 16.0, 16.5, 17.0, 17.5), strict=True))
+# Body wedge (anterior minus posterior height, mm); L5 is the lordotic vertebra.
+_BODY_WEDGE = dict(zip(VERTEBRAE, (-1.0, 0.0, 0.0, 0.5, 1.0, 3.0, 0.0), strict=True))
+# Discs T12-L1 … L5-S1: mid-disc height (mm) and sagittal wedge (degrees, lordotic > 0).
+_DISC_HEIGHT = dict(zip(DISCS, (8.0, 9.0, 10.0, 11.0, 12.0, 11.0), strict=True))
+_DISC_WEDGE = dict(zip(DISCS, (1.0, 3.0, 5.0, 7.0, 10.0, 13.0), strict=True))
+
+FRACTURE_TYPES = ("wedge", "biconcave", "crush")
+
+
+@dataclass
+class PhantomParams:
+    """Everything that defines one phantom case. Lengths in mm, angles in degrees.
+
+    Anatomy (drawn by :func:`sample_params` from the seed):
+        scale: overall size factor (1 = population mean).
+        level_scale: per-vertebra size factors around ``scale``.
+        disc_height: mid-disc height per disc before degeneration.
+        disc_wedge: sagittal wedge per disc (lordotic positive).
+        sacral_slope: angle of the S1 endplate to the horizontal.
+        canal_ap: sagittal (AP) diameter of the spinal canal.
+        fat_thickness: subcutaneous fat over the back.
+
+    Pathology (defaults: none):
+        slip: vertebra → anterior slip in % of the lower endplate (Meyerding), e.g. {"L4": 30}.
+        cobb: lumbar scoliosis Cobb angle (T12–L5 C-curve); ``scoliosis_side`` "left"/"right" convexity.
+        fracture: vertebra → height loss in %; ``fracture_type`` wedge (anterior), biconcave
+            (middle) or crush (posterior and all heights).
+        bmd: trabecular bone density in HU (CT); below 110 HU reads as osteoporosis
+            (Pickhardt et al., Ann Intern Med 2013).
+        pfirrmann: disc → Pfirrmann grade 1–5 (Pfirrmann et al., Spine 2001).
+        herniation: disc → posterior protrusion of the nucleus in mm.
+        stenosis: canal AP diameter in mm at every level (overrides ``canal_ap``), e.g. 8.
+
+    Imaging:
+        ct_noise: CT noise standard deviation in HU at the reference dose.
+        ct_dose: dose relative to the reference (noise scales as 1/sqrt(dose)).
+        mri_noise: Rician noise sigma as a fraction of the brightest tissue.
+        mri_bias: amplitude of the smooth multiplicative MRI bias field.
+        xray_photons: photons per detector pixel before attenuation (Poisson noise).
+    """
+
+    seed: int = 0
+    scale: float = 1.0
+    level_scale: dict[str, float] = field(default_factory=lambda: {v: 1.0 for v in VERTEBRAE})
+    disc_height: dict[str, float] = field(default_factory=lambda: dict(_DISC_HEIGHT))
+    disc_wedge: dict[str, float] = field(default_factory=lambda: dict(_DISC_WEDGE))
+    sacral_slope: float = 40.0
+    canal_ap: float = 16.0
+    fat_thickness: float = 20.0
+    # pathology
+    slip: dict[str, float] = field(default_factory=dict)
+    cobb: float = 0.0
+    scoliosis_side: str = "left"
+    fracture: dict[str, float] = field(default_factory=dict)
+    fracture_type: str = "wedge"
+    bmd: float = 180.0
+    pfirrmann: dict[str, int] = field(default_factory=lambda: {d: 1 for d in DISCS})
+    herniation: dict[str, float] = field(default_factory=dict)
+    stenosis: float | None = None
+    # imaging
+    ct_noise: float = 12.0
+    ct_dose: float = 1.0
+    mri_noise: float = 0.03
+    mri_bias: float = 0.15
+    xray_photons: float = 5.0e5
+    intensity_jitter: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # --- validation -------------------------------------------------------------------
+    def validate(self) -> None:
+        """Raise :class:`LumbarLabError` for parameters no spine can have."""
+        self.slip = {parse_level(k): float(v) for k, v in self.slip.items()}
+        for lvl, pct in self.slip.items():
+            if lvl == "S1":
+                raise LumbarLabError("a slip is named by the upper vertebra (L5 slips on S1); S1 cannot slip.")
+            if not 0.0 <= pct <= 100.0:
+                raise LumbarLabError(
+                    f"slip at {lvl} is {pct:g} %; the phantom models Meyerding grades I–IV (0–100 %)."
+                )
+        if not 0.0 <= self.cobb <= 60.0:
+            raise LumbarLabError(f"Cobb angle {self.cobb:g}° is outside 0–60°, the range the phantom models.")
+        if self.scoliosis_side not in ("left", "right"):
+            raise LumbarLabError(f"scoliosis_side must be 'left' or 'right', got {self.scoliosis_side!r}.")
+        self.fracture = {parse_level(k): float(v) for k, v in self.fracture.items()}
+        for lvl, pct in self.fracture.items():
+            if not 0.0 <= pct <= 80.0:
+                raise LumbarLabError(f"height loss at {lvl} is {pct:g} %; use 0–80 %.")
+        if self.fracture_type not in FRACTURE_TYPES:
+            raise LumbarLabError(f"fracture_type must be one of {FRACTURE_TYPES}, got {self.fracture_type!r}.")
+        if not 20.0 <= self.bmd <= 400.0:
+            raise LumbarLabError(f"bmd {self.bmd:g} HU is outside 20–400 HU (trabecular bone).")
+        self.pfirrmann = {**{d: 1 for d in DISCS}, **{parse_disc(k): int(v) for k, v in self.pfirrmann.items()}}
+        for disc, grade in self.pfirrmann.items():
+            if grade not in (1, 2, 3, 4, 5):
+                raise LumbarLabError(f"Pfirrmann grade at {disc} is {grade}; grades run from 1 to 5.")
+        self.herniation = {parse_disc(k): float(v) for k, v in self.herniation.items()}
+        for disc, mm in self.herniation.items():
+            if not 0.0 <= mm <= 12.0:
+                raise LumbarLabError(f"herniation at {disc} is {mm:g} mm; use 0–12 mm.")
+        if self.stenosis is not None and not 4.0 <= self.stenosis <= 25.0:
+            raise LumbarLabError(f"canal AP diameter {self.stenosis:g} mm is outside 4–25 mm.")
+        if not 0.5 <= self.scale <= 1.5:
+            raise LumbarLabError(f"scale {self.scale:g} is outside 0.5–1.5.")
+        if not 10.0 <= self.sacral_slope <= 70.0:
+            raise LumbarLabError(f"sacral slope {self.sacral_slope:g}° is outside 10–70°.")
+        if self.ct_dose <= 0 or self.ct_noise < 0 or self.mri_noise < 0 or self.xray_photons <= 0:
+            raise LumbarLabError("noise levels must be >= 0 and dose / photon counts > 0.")
+
+    # --- derived quantities -------------------------------------------------------------
+    @property
+    def canal_diameter(self) -> float:
+        """Canal AP diameter in mm after stenosis."""
+        return float(self.stenosis) if self.stenosis is not None else self.canal_ap
+
+    def body_height(self, level: str) -> float:
+        return _BODY_HEIGHT[level] * self.scale * self.level_scale[level]
+
+    def half_width(self, level: str) -> float:
+        return _HALF_WIDTH[level] * self.scale * self.level_scale[level]
+
+    def half_depth(self, level: str) -> float:
+        return _HALF_DEPTH[level] * self.scale * self.level_scale[level]
+
+    def body_wedge(self, level: str) -> float:
+        return _BODY_WEDGE[level] * self.scale
+
+    def disc_height_after_degeneration(self, disc: str) -> float:
+        """Mid-disc height: Pfirrmann I–III keep it, IV loses a quarter, V collapses (Pfirrmann 2001)."""
+        factor = {1: 1.0, 2: 1.0, 3: 0.92, 4: 0.72, 5: 0.45}[self.pfirrmann[disc]]
+        return self.disc_height[disc] * self.scale * factor
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes) -> PhantomParams:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+def sample_params(seed: int, **pathology) -> PhantomParams:
+    """Draw a healthy adult anatomy from ``seed``, then apply the given pathology fields.
+
+    The same seed always gives the same anatomy; keyword arguments are any
+    :class:`PhantomParams` field (``slip={"L4": 30}``, ``cobb=15``, ...).
+    """
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise LumbarLabError(f"seed must be a non-negative integer, got {seed!r}.")
+    rng = np.random.default_rng([int(seed), 0x5B1E])
+    scale = float(np.clip(rng.normal(1.0, 0.06), 0.85, 1.15))
+    level_scale = {v: float(np.clip(rng.normal(1.0, 0.025), 0.93, 1.07)) for v in VERTEBRAE}
+    disc_height = {d: float(h * np.clip(rng.normal(1.0, 0.07), 0.85, 1.15)) for d, h in _DISC_HEIGHT.items()}
+    lordosis_factor = float(np.clip(rng.normal(1.0, 0.15), 0.7, 1.3))
+    disc_wedge = {d: float(w * lordosis_factor + rng.normal(0, 0.5)) for d, w in _DISC_WEDGE.items()}
+    sacral_slope = float(np.clip(40.0 * lordosis_factor ** 0.7 + rng.normal(0, 3), 25, 55))
+    pfirrmann = {d: int(rng.choice([1, 2], p=[0.6, 0.4])) for d in DISCS}
+    jitter = {k: float(rng.normal(0.0, 1.0)) for k in ("fat", "muscle", "disc", "cortical", "csf", "mri")}
+    fields = dict(
+        seed=int(seed),
+        scale=scale,
+        level_scale=level_scale,
+        disc_height=disc_height,
+        disc_wedge=disc_wedge,
+        sacral_slope=sacral_slope,
+        canal_ap=float(np.clip(rng.normal(16.0, 1.5), 13.0, 20.0)),
+        fat_thickness=float(np.clip(rng.normal(20.0, 6.0), 8.0, 35.0)),
+        bmd=float(np.clip(rng.normal(180.0, 25.0), 130.0, 260.0)),
+        pfirrmann=pfirrmann,
+        intensity_jitter=jitter,
+    )
+    if "pfirrmann" in pathology:
+        pathology = dict(pathology)
+        pathology["pfirrmann"] = {**pfirrmann, **{parse_disc(k): v for k, v in pathology["pfirrmann"].items()}}
+    unknown = set(pathology) - {f.name for f in dataclasses.fields(PhantomParams)}
+    if unknown:
+        raise LumbarLabError(f"unknown phantom parameter(s) {sorted(unknown)}.")
+    fields.update(pathology)
+    return PhantomParams(**fields)
+
+
+def parse_level_value(text: str, kind: str = "level") -> tuple[str, float]:
+    """Parse ``"L4:30"`` (or ``"L4-L5:4"`` with kind="disc") into (name, value)."""
+    if ":" not in str(text):
+        example = "L4-L5:4" if kind == "disc" else "L4:30"
+        raise LumbarLabError(f"expected NAME:VALUE such as {example!r}, got {text!r}.")
+    name, value = str(text).rsplit(":", 1)
+    try:
+        num = float(value)
+    except ValueError:
+        raise LumbarLabError(f"{value!r} in {text!r} is not a number.") from None
+    if not math.isfinite(num):
+        raise LumbarLabError(f"{value!r} in {text!r} is not a finite number.")
+    return (parse_disc(name) if kind == "disc" else parse_level(name)), num
