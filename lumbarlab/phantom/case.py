@@ -225,6 +225,7 @@ def make_case(
     spacing: float | tuple[float, float, float] = 1.0,
     modalities: tuple[str, ...] = MODALITIES,
     noise: bool = True,
+    grid: Grid | None = None,
     **pathology,
 ) -> Case:
     """Render one case.
@@ -235,6 +236,8 @@ def make_case(
         shape, spacing: the CT/MRI grid (voxels, mm); centred on the lumbar spine.
         modalities: any of ``"ct"``, ``"t1"``, ``"t2"``, ``"xray"`` (X-ray needs the CT).
         noise: add each modality's noise model (off gives the clean images).
+        grid: render on this grid instead of one centred on this case's spine (keeps the field
+            of view fixed while a pathology changes; ``shape`` and ``spacing`` are then ignored).
 
     Example:
         >>> case = make_case(7, slip={"L4": 30})
@@ -249,7 +252,7 @@ def make_case(
     if unknown:
         raise LumbarLabError(f"unknown modalities {sorted(unknown)}; choose from {MODALITIES}.")
     spine = build_spine(params)
-    grid = default_grid(spine, shape, spacing)
+    grid = grid or default_grid(spine, shape, spacing)
     lab, mat = voxelize(spine, grid)
     case = Case(params, spine, grid, Volume(lab, grid.spacing, grid.origin), Volume(mat, grid.spacing, grid.origin))
 

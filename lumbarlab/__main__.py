@@ -1,0 +1,5 @@
+import sys
+
+from lumbarlab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,182 @@
+"""The ``lumbarlab`` command: info, lab, curriculum, phantom.
+
+Every user error prints one line starting with ``lumbarlab: error:`` and exits with
+status 2; nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+from lumbarlab.errors import LumbarLabError
+
+__all__ = ["main", "build_parser"]
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from importlib import metadata
+
+    from lumbarlab import __version__
+    from lumbarlab.device import device_summary
+    from lumbarlab.paths import cache_dir, data_dir, repo_root
+
+    versions = {"python": platform.python_version(), "lumbarlab": __version__}
+    for pkg in ("torch", "monai", "numpy", "scipy", "nibabel", "SimpleITK", "pydicom", "ipywidgets",
+                "jupyterlab", "voila", "papermill", "ipyniivue"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = "not installed"
+    info = {
+        "versions": versions,
+        **device_summary(),
+        "device_env": os.environ.get("LUMBARLAB_DEVICE", ""),
+        "data_dir": str(data_dir()),
+        "cache_dir": str(cache_dir()),
+        "repo": str(repo_root() or ""),
+    }
+    if args.json:
+        print(json.dumps(info, indent=1))
+    else:
+        width = max(len(k) for k in info)
+        for key, value in info.items():
+            if key == "versions":
+                print("versions:")
+                for pkg, ver in value.items():
+                    print(f"  {pkg:<12} {ver}")
+            else:
+                print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def _cmd_lab(args: argparse.Namespace) -> int:
+    from lumbarlab.paths import repo_root
+
+    root = repo_root()
+    if root is None:
+        raise LumbarLabError("the lab needs a lumbarlab source checkout (its notebooks/ folder); clone the repository.")
+    cmd = [
+        sys.executable, "-m", "jupyter", "lab", f"--ServerApp.ip={args.ip}", f"--ServerApp.port={args.port}",
+        f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0" if args.port else "--ServerApp.port_retries=50",
+        "notebooks/00_start_here.ipynb",
+    ]
+    if args.no_browser:
+        cmd.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")  # containers and CI run as root
+    return subprocess.call(cmd, cwd=root)
+
+
+def _cmd_curriculum(args: argparse.Namespace) -> int:
+    from lumbarlab.curriculum import find_notebooks, format_table, run_curriculum
+
+    notebooks = [Path(n) for n in args.notebooks] if args.notebooks else find_notebooks()
+    missing = [str(n) for n in notebooks if not n.exists()]
+    if missing:
+        raise LumbarLabError(f"no such notebook(s): {', '.join(missing)}")
+    runs = run_curriculum(notebooks, args.out, full=args.full, timeout=args.timeout, html=not args.no_html)
+    print(format_table(runs))
+    print(f"executed notebooks and HTML in {Path(args.out).resolve()}")
+    return 0 if all(r.status == "ok" for r in runs) else 1
+
+
+def _cmd_phantom(args: argparse.Namespace) -> int:
+    from lumbarlab.phantom import make_case, sample_params
+    from lumbarlab.phantom.export import write_case
+    from lumbarlab.phantom.params import parse_level_value
+
+    pathology: dict = {}
+    if args.slip:
+        pathology["slip"] = dict(parse_level_value(s) for s in args.slip)
+    if args.fracture:
+        pathology["fracture"] = dict(parse_level_value(s) for s in args.fracture)
+        pathology["fracture_type"] = args.fracture_type
+    if args.pfirrmann:
+        grades = {}
+        for text in args.pfirrmann:
+            disc, grade = parse_level_value(text, kind="disc")
+            if grade != int(grade):
+                raise LumbarLabError(f"Pfirrmann grades are whole numbers 1–5, got {grade:g} in {text!r}.")
+            grades[disc] = int(grade)
+        pathology["pfirrmann"] = grades
+    if args.herniation:
+        pathology["herniation"] = dict(parse_level_value(s, kind="disc") for s in args.herniation)
+    for key in ("cobb", "bmd", "stenosis"):
+        if getattr(args, key) is not None:
+            pathology[key] = getattr(args, key)
+    if args.n < 1:
+        raise LumbarLabError(f"--n must be at least 1, got {args.n}.")
+    if args.seed < 0:
+        raise LumbarLabError(f"--seed must be >= 0, got {args.seed}.")
+    if any(s <= 0 for s in args.spacing):
+        raise LumbarLabError(f"--spacing must be positive millimetres, got {args.spacing}.")
+    spacing = args.spacing[0] if len(args.spacing) == 1 else tuple(args.spacing)
+    # Validate once before rendering anything, so a bad parameter writes nothing.
+    sample_params(args.seed, **pathology)
+    for i in range(args.n):
+        case = make_case(sample_params(args.seed + i, **pathology), shape=tuple(args.shape), spacing=spacing)
+        folder = write_case(case, args.out)
+        t = case.truth
+        slips = {k: round(v["slip_percent"], 1) for k, v in t["slip"].items() if abs(v["slip_percent"]) >= 0.5}
+        print(f"{folder}  slip={slips or 0}  cobb={t['cobb']['angle_deg']:.1f}  lordosis={t['lordosis_L1_S1_deg']:.1f}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lumbarlab", description="A lab for deep learning on lumbar spine images.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("info", help="versions, device, GPU, data and cache folders")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("lab", help="start JupyterLab on notebooks/00_start_here.ipynb (localhost, token on)")
+    p.add_argument("--port", type=int, default=8888)
+    p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default: localhost only)")
+    p.add_argument("--no-browser", action="store_true")
+    p.set_defaults(func=_cmd_lab)
+
+    p = sub.add_parser("curriculum", help="execute every notebook with papermill into a build folder")
+    p.add_argument("notebooks", nargs="*", help="notebooks to run (default: all of notebooks/)")
+    p.add_argument("--out", default="build/curriculum")
+    p.add_argument("--full", action="store_true", help="FAST=False: full sizes and epochs")
+    p.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    p.add_argument("--no-html", action="store_true")
+    p.set_defaults(func=_cmd_curriculum)
+
+    p = sub.add_parser("phantom", help="write phantom cases in VerSe / SPIDER / BUU-style layouts")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n", type=int, default=1, help="number of cases (seeds seed … seed+n-1)")
+    p.add_argument("--slip", action="append", metavar="LEVEL:PERCENT", help="e.g. L4:30 (repeatable)")
+    p.add_argument("--cobb", type=float, help="lumbar scoliosis Cobb angle, degrees")
+    p.add_argument("--fracture", action="append", metavar="LEVEL:PERCENT", help="height loss, e.g. L1:35")
+    p.add_argument("--fracture-type", default="wedge", choices=["wedge", "biconcave", "crush"])
+    p.add_argument("--pfirrmann", action="append", metavar="DISC:GRADE", help="e.g. L4-L5:4")
+    p.add_argument("--herniation", action="append", metavar="DISC:MM", help="e.g. L4-L5:5")
+    p.add_argument("--bmd", type=float, help="trabecular bone density, HU")
+    p.add_argument("--stenosis", type=float, help="canal AP diameter, mm")
+    p.add_argument("--shape", type=int, nargs=3, default=[160, 160, 200], metavar=("X", "Y", "Z"))
+    p.add_argument("--spacing", type=float, nargs="+", default=[1.0], help="mm (one value or three)")
+    p.set_defaults(func=_cmd_phantom)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except LumbarLabError as exc:
+        print(f"lumbarlab: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Reading and writing images with their geometry, atomically.
+
+Volumes are kept in RAS+ world coordinates (NIfTI's convention). ITK formats (MHA/MHD,
+NRRD) store LPS+, so :func:`write_image` and :func:`read_image` flip the first two axes'
+signs on the way. Every writer writes to a temporary file in the destination folder and
+renames it into place, so an interrupted write never leaves a half-written file where a
+good one was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from lumbarlab.errors import LumbarLabError
+from lumbarlab.volume import Volume
+
+__all__ = ["atomic_path", "write_image", "read_image", "write_png", "read_png", "RAS_TO_LPS"]
+
+#: RAS+ ↔ LPS+ (the same matrix both ways).
+RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
+
+_NIFTI = (".nii", ".nii.gz")
+_ITK = (".mha", ".mhd", ".nrrd", ".nhdr")
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` (same suffix) and rename it onto ``path`` on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = _suffix(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_image(volume: Volume, path: str | os.PathLike, compress: bool = True) -> Path:
+    """Write a :class:`Volume` as NIfTI (.nii/.nii.gz) or an ITK format (.mha/.mhd/.nrrd)."""
+    path = Path(path)
+    suffix = _suffix(path)
+    if suffix in _NIFTI:
+        import nibabel as nib
+
+        img = nib.Nifti1Image(np.asarray(volume.array), volume.affine)
+        img.header.set_xyzt_units("mm")
+        img.set_qform(volume.affine, code=1)
+        img.set_sform(volume.affine, code=1)
+        with atomic_path(path) as tmp:
+            nib.save(img, str(tmp))
+    elif suffix in _ITK:
+        import SimpleITK as sitk
+
+        img = sitk.GetImageFromArray(np.ascontiguousarray(np.asarray(volume.array).transpose(2, 1, 0)))
+        img.SetSpacing(tuple(float(s) for s in volume.spacing))
+        img.SetOrigin(tuple(float(v) for v in RAS_TO_LPS @ np.asarray(volume.origin)))
+        img.SetDirection(tuple(float(v) for v in (RAS_TO_LPS @ volume.direction).ravel()))
+        if suffix == ".mhd":
+            raise LumbarLabError("write .mha (one file) instead of .mhd: an .mhd needs a second .raw file.")
+        with atomic_path(path) as tmp:
+            sitk.WriteImage(img, str(tmp), useCompression=compress)
+    else:
+        raise LumbarLabError(f"cannot write {path.name}: use .nii.gz, .nii, .mha or .nrrd.")
+    return path
+
+
+def read_image(path: str | os.PathLike) -> Volume:
+    """Read a NIfTI or ITK image into a :class:`Volume` in RAS+ world coordinates."""
+    path = Path(path)
+    if not path.exists():
+        raise LumbarLabError(f"{path}: no such file.")
+    suffix = _suffix(path)
+    try:
+        if suffix in _NIFTI:
+            import nibabel as nib
+
+            img = nib.load(str(path))
+            aff = img.affine
+            spacing = np.linalg.norm(aff[:3, :3], axis=0)
+            data = np.asanyarray(img.dataobj)
+            return Volume(data, tuple(spacing), tuple(aff[:3, 3]), aff[:3, :3] / spacing[None, :])
+        if suffix in _ITK:
+            import SimpleITK as sitk
+
+            img = sitk.ReadImage(str(path))
+            arr = sitk.GetArrayFromImage(img).transpose(2, 1, 0)
+            direction = RAS_TO_LPS @ np.array(img.GetDirection()).reshape(3, 3)
+            origin = RAS_TO_LPS @ np.array(img.GetOrigin())
+            return Volume(arr, img.GetSpacing(), tuple(origin), direction)
+    except LumbarLabError:
+        raise
+    except Exception as exc:  # corrupt or truncated files come in many exception types
+        raise LumbarLabError(f"{path}: cannot be read as an image ({exc.__class__.__name__}: {exc}).") from exc
+    raise LumbarLabError(f"{path.name}: unknown image format; lumbarlab reads .nii(.gz), .mha, .mhd and .nrrd.")
+
+
+def write_png(image: np.ndarray, path: str | os.PathLike, bits: int = 8) -> Path:
+    """Write a 2D array as a grayscale PNG. Floats in [0, 1] are scaled to 8 or 16 bits;
+    integer arrays (label maps) are written as they are."""
+    from PIL import Image
+
+    arr = np.asarray(image)
+    if arr.ndim != 2:
+        raise LumbarLabError(f"a PNG needs a 2D array, got shape {arr.shape}.")
+    if arr.dtype.kind == "f":
+        top = 255 if bits == 8 else 65535
+        arr = np.round(np.clip(arr, 0.0, 1.0) * top).astype(np.uint8 if bits == 8 else np.uint16)
+    elif arr.dtype != np.uint8 and arr.dtype != np.uint16:
+        if arr.min() < 0 or arr.max() > 65535:
+            raise LumbarLabError("integer PNGs hold values 0–65535.")
+        arr = arr.astype(np.uint8 if arr.max() < 256 else np.uint16)
+    with atomic_path(path) as tmp:
+        Image.fromarray(arr).save(tmp, format="PNG")
+    return Path(path)
+
+
+def read_png(path: str | os.PathLike) -> np.ndarray:
+    """Read a PNG/JPEG into a 2D array (8- or 16-bit as stored; colour is converted to gray)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            if img.mode not in ("L", "I;16", "I"):
+                img = img.convert("L")
+            return np.array(img)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise LumbarLabError(f"{path}: not a readable image ({exc}).") from exc

@@ -1,0 +1,10 @@
+"""ipywidgets panels, each usable inline in a notebook and as a Voilà dashboard.
+
+Panels import torch/MONAI late (``import monai`` costs seconds on a cold start) and draw
+figures into ``widgets.Image`` (never into an ``Output`` while a cell runs).
+"""
+
+from lumbarlab.widgets.phantom_explorer import PhantomExplorer
+from lumbarlab.widgets.view3d import view3d
+
+__all__ = ["PhantomExplorer", "view3d"]
