@@ -226,6 +226,7 @@ def make_case(
     modalities: tuple[str, ...] = MODALITIES,
     noise: bool = True,
     grid: Grid | None = None,
+    exact_noise: bool = False,
     **pathology,
 ) -> Case:
     """Render one case.
@@ -238,6 +239,8 @@ def make_case(
         noise: add each modality's noise model (off gives the clean images).
         grid: render on this grid instead of one centred on this case's spine (keeps the field
             of view fixed while a pathology changes; ``shape`` and ``spacing`` are then ignored).
+        exact_noise: draw every noise value afresh instead of reading the per-process noise
+            bank (:mod:`lumbarlab.phantom.noise`); slower, for studies of noise itself.
 
     Example:
         >>> case = make_case(7, slip={"L4": 30})
@@ -260,13 +263,13 @@ def make_case(
         return np.random.default_rng([params.seed, stream]) if noise else None
 
     if "ct" in modalities or "xray" in modalities:
-        ct, clean = render_ct(mat, params, rng(1), grid.spacing)
+        ct, clean = render_ct(mat, params, rng(1), grid.spacing, exact_noise)
         case.ct = Volume(ct, grid.spacing, grid.origin)
         case.ct_clean = Volume(clean, grid.spacing, grid.origin)
     if "t1" in modalities:
-        case.t1 = Volume(render_mri(mat, params, "T1", rng(2), grid.spacing), grid.spacing, grid.origin)
+        case.t1 = Volume(render_mri(mat, params, "T1", rng(2), grid.spacing, exact_noise), grid.spacing, grid.origin)
     if "t2" in modalities:
-        case.t2 = Volume(render_mri(mat, params, "T2", rng(3), grid.spacing), grid.spacing, grid.origin)
+        case.t2 = Volume(render_mri(mat, params, "T2", rng(3), grid.spacing, exact_noise), grid.spacing, grid.origin)
     if "xray" in modalities:
         case.lateral = _radiograph(case, "lateral", rng(4))
         case.ap = _radiograph(case, "ap", rng(5))

@@ -21,12 +21,12 @@ __all__ = ["PhantomParams", "sample_params", "parse_level_value", "FRACTURE_TYPE
 
 # Population means per vertebra (T12 … S1): body height, endplate half-width, half-depth (mm).
 _BODY_HEIGHT = dict(zip(VERTEBRAE, (24.5, 25.5, 26.5, 27.0, 27.0, 26.5, 28.0), strict=True))
-_HALF_WIDTH = dict(zip(VERTEBRAE, (19.5, 20.5, 21.5, 22.5, 23.5, 24.5, 25.0), strict=True))
+_HALF_WIDTH = dict(zip(VERTEBRAE, (19.5, 20.5, 21.5, 22.5, 23.5, 24.5, 24.5), strict=True))
 _HALF_DEPTH = dict(zip(VERTEBRAE, (14.5, 15.0, 15.5, 16.0, 16.5, 17.0, 17.5), strict=True))
 # Body wedge (anterior minus posterior height, mm); L5 is the lordotic vertebra.
 _BODY_WEDGE = dict(zip(VERTEBRAE, (-1.0, 0.0, 0.0, 0.5, 1.0, 3.0, 0.0), strict=True))
 # Discs T12-L1 … L5-S1: mid-disc height (mm) and sagittal wedge (degrees, lordotic > 0).
-_DISC_HEIGHT = dict(zip(DISCS, (8.0, 9.0, 10.0, 11.0, 12.0, 11.0), strict=True))
+_DISC_HEIGHT = dict(zip(DISCS, (8.0, 9.0, 10.0, 11.0, 11.5, 11.0), strict=True))
 _DISC_WEDGE = dict(zip(DISCS, (1.0, 3.0, 5.0, 7.0, 10.0, 13.0), strict=True))
 
 FRACTURE_TYPES = ("wedge", "biconcave", "crush")
@@ -173,7 +173,7 @@ def sample_params(seed: int, **pathology) -> PhantomParams:
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise LumbarLabError(f"seed must be a non-negative integer, got {seed!r}.")
     rng = np.random.default_rng([int(seed), 0x5B1E])
-    scale = float(np.clip(rng.normal(1.0, 0.06), 0.85, 1.15))
+    scale = float(np.clip(rng.normal(1.0, 0.06), 0.88, 1.12))
     level_scale = {v: float(np.clip(rng.normal(1.0, 0.025), 0.93, 1.07)) for v in VERTEBRAE}
     disc_height = {d: float(h * np.clip(rng.normal(1.0, 0.07), 0.85, 1.15)) for d, h in _DISC_HEIGHT.items()}
     lordosis_factor = float(np.clip(rng.normal(1.0, 0.15), 0.7, 1.3))

@@ -91,7 +91,7 @@ def _psf(image: np.ndarray, sigma_vox: float) -> np.ndarray:
 
 def render_ct(
     material: np.ndarray, params: PhantomParams, rng: np.random.Generator | None,
-    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0), exact_noise: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """CT in HU: (noisy image, noise-free image), both float32.
 
@@ -102,7 +102,7 @@ def render_ct(
     if rng is None or params.ct_noise == 0:
         return clean, clean
     sigma = params.ct_noise / np.sqrt(params.ct_dose)
-    noisy = standard_normal(rng, clean.shape)
+    noisy = standard_normal(rng, clean.shape, exact=exact_noise)
     noisy *= np.float32(sigma)
     noisy += clean
     return noisy, clean
@@ -120,7 +120,7 @@ def apply_bias_field(image: np.ndarray, amplitude: float, rng: np.random.Generat
 
 def render_mri(
     material: np.ndarray, params: PhantomParams, weighting: str, rng: np.random.Generator | None,
-    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0), exact_noise: bool = False,
 ) -> np.ndarray:
     """T1- or T2-weighted MRI (float32, a.u.) with a bias field and Rician noise.
 
@@ -133,10 +133,10 @@ def render_mri(
         return signal
     apply_bias_field(signal, params.mri_bias, rng)
     sigma = np.float32(params.mri_noise * 1000.0)
-    n1 = standard_normal(rng, signal.shape)
+    n1 = standard_normal(rng, signal.shape, exact=exact_noise)
     n1 *= sigma
     n1 += signal
-    n2 = standard_normal(rng, signal.shape)
+    n2 = standard_normal(rng, signal.shape, exact=exact_noise)
     n2 *= sigma
     np.multiply(n1, n1, out=n1)
     np.multiply(n2, n2, out=n2)

@@ -1,0 +1,50 @@
+"""Shared fixtures: small phantom cases rendered once per session, and an isolated Jupyter home."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def healthy_case():
+    """A healthy case at 1 mm on the benchmark grid, rendered once."""
+    from lumbarlab.phantom import make_case
+
+    return make_case(11)
+
+
+@pytest.fixture(scope="session")
+def small_case():
+    """A quick 2 mm case, for tests that need a case but not its detail."""
+    from lumbarlab.phantom import make_case
+
+    return make_case(5, shape=(80, 80, 100), spacing=2.0, slip={"L4": 20})
+
+
+@pytest.fixture
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def jupyter_env(tmp_path) -> dict[str, str]:
+    """Environment for a Jupyter server that touches nothing of the user's."""
+    env = dict(os.environ)
+    home = tmp_path / "home"
+    home.mkdir()
+    env.update({
+        "HOME": str(home),
+        "JUPYTER_CONFIG_DIR": str(home / ".jupyter"),
+        "JUPYTER_DATA_DIR": str(home / ".local/share/jupyter"),
+        "JUPYTER_RUNTIME_DIR": str(home / ".local/share/jupyter/runtime"),
+        "IPYTHONDIR": str(home / ".ipython"),
+    })
+    return env

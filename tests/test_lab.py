@@ -1,0 +1,64 @@
+"""`lumbarlab lab` starts JupyterLab on localhost with a token, opening the first lesson."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import REPO
+
+
+def _get(url: str) -> int:
+    req = urllib.request.Request(url)
+    try:
+        with urllib.request.build_opener(urllib.request.HTTPHandler()).open(req, timeout=5) as resp:
+            return resp.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+@pytest.mark.server
+def test_lab_serves_with_token(free_port, jupyter_env, tmp_path):
+    token = "lumbarlab-test-token"
+    env = {**jupyter_env, "JUPYTER_TOKEN": token}
+    log = tmp_path / "lab.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lumbarlab", "lab", "--port", str(free_port), "--no-browser"],
+            cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and "is running at" not in log.read_text():
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.5)
+        text = log.read_text()
+        assert "is running at" in text, text
+        assert f"127.0.0.1:{free_port}" in text  # localhost only
+        base = f"http://127.0.0.1:{free_port}"
+        assert _get(f"{base}/lab?token={token}") == 200
+        with urllib.request.urlopen(f"{base}/api/contents/notebooks/00_start_here.ipynb?token={token}", timeout=5) as r:
+            assert r.status == 200
+        # without the token the API refuses
+        opener = urllib.request.build_opener(_NoRedirect())
+        try:
+            status = opener.open(f"{base}/api/contents", timeout=5).status
+        except urllib.error.HTTPError as err:
+            status = err.code
+        assert status in (302, 403)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

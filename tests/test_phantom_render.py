@@ -1,0 +1,116 @@
+"""Tissue intensities of the rendered modalities against textbook values and orderings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lumbarlab.phantom import DISCS, Material, make_case, sample_params
+from lumbarlab.phantom.fast2d import lateral_radiograph, lateral_radiographs
+
+NUCLEI = list(range(Material.NUCLUS0, Material.NUCLUS0 + 6))
+ANNULI = list(range(Material.ANNULUS0, Material.ANNULUS0 + 6))
+TRABECULAR = list(range(Material.TRABECULAR0, Material.TRABECULAR0 + 6))  # T12–L5
+
+# (materials, low, high) in HU, from the issue's table (Bushberg et al.).
+CT_RANGES = [
+    ([Material.FAT], -130.0, -70.0),
+    ([Material.MUSCLE], 40.0, 60.0),
+    ([Material.CSF], 0.0, 15.0),
+    (NUCLEI + ANNULI, 70.0, 100.0),
+    (TRABECULAR, 100.0, 300.0),
+    ([Material.CORTICAL], 500.0, 1300.0),
+]
+
+
+def _median(volume, material, codes, erode: bool = False):
+    mask = np.isin(material, codes)
+    if erode:
+        from scipy import ndimage
+
+        mask = ndimage.binary_erosion(mask)
+    return float(np.median(volume[mask]))
+
+
+@pytest.mark.parametrize("codes,low,high", CT_RANGES)
+def test_ct_tissue_medians_in_range(healthy_case, codes, low, high):
+    med = _median(healthy_case.ct.array, healthy_case.material.array, codes)
+    assert low <= med <= high, (codes, med)
+
+
+def test_trabecular_hu_follows_density_parameter():
+    for bmd in (80.0, 150.0, 240.0):
+        case = make_case(sample_params(3, bmd=bmd), shape=(96, 96, 128), spacing=1.0, modalities=("ct",))
+        med = _median(case.ct_clean.array, case.material.array, [Material.TRABECULAR0 + 3], erode=True)
+        assert med == pytest.approx(bmd, abs=10.0)
+
+
+def test_ct_noise_follows_dose(healthy_case):
+    params = healthy_case.params
+    for dose in (0.25, 1.0, 4.0):
+        case = make_case(params.replace(ct_dose=dose), shape=(64, 64, 64), spacing=2.0, modalities=("ct",))
+        sd = float(np.std(case.ct.array - case.ct_clean.array))
+        assert sd == pytest.approx(params.ct_noise / np.sqrt(dose), rel=0.05)
+
+
+def test_mri_orderings(healthy_case):
+    t1, t2, mat = healthy_case.t1.array, healthy_case.t2.array, healthy_case.material.array
+    m = {name: (_median(t1, mat, codes), _median(t2, mat, codes)) for name, codes in {
+        "fat": [Material.FAT], "muscle": [Material.MUSCLE], "csf": [Material.CSF],
+        "nucleus": NUCLEI, "annulus": ANNULI, "cortex": [Material.CORTICAL],
+    }.items()}
+    # fat bright on both
+    assert m["fat"][0] > m["muscle"][0] and m["fat"][1] > m["muscle"][1]
+    # CSF dark on T1, bright on T2
+    assert m["csf"][0] < m["muscle"][0] and m["csf"][1] > m["fat"][1]
+    # a healthy nucleus is bright on T2, the annulus and the cortex dark
+    assert m["nucleus"][1] > 2 * m["annulus"][1]
+    assert m["cortex"][0] < m["muscle"][0] and m["cortex"][1] < m["muscle"][1]
+
+
+def test_nucleus_t2_darkens_with_pfirrmann_grade():
+    signal = []
+    for grade in (1, 2, 3, 4, 5):
+        case = make_case(sample_params(4, pfirrmann={"L4-L5": grade}), shape=(96, 96, 128), spacing=1.25,
+                         modalities=("t2",), noise=False)
+        signal.append(_median(case.t2.array, case.material.array, [Material.NUCLUS0 + DISCS.index("L4-L5")]))
+    assert signal == sorted(signal, reverse=True) and signal[0] > 3 * signal[-1]
+
+
+def test_rician_background_statistics():
+    """In air the magnitude of pure complex Gaussian noise is Rayleigh: mean = sigma·sqrt(pi/2)."""
+    case = make_case(sample_params(1, mri_noise=0.04), modalities=("t1",), shape=(96, 96, 64), spacing=2.5)
+    air = case.t1.array[case.material.array == Material.AIR]
+    sigma = 0.04 * 1000
+    assert air.size > 1000
+    assert float(air.mean()) == pytest.approx(sigma * np.sqrt(np.pi / 2), rel=0.05)
+
+
+def test_xray_bone_brighter_than_soft_tissue(healthy_case):
+    for rad in (healthy_case.lateral, healthy_case.ap):
+        bone = rad.image[rad.labels > 0].mean()
+        soft = rad.image[(rad.labels == 0) & (rad.image > 0.05)].mean()
+        assert bone > soft + 0.05, rad.view
+
+
+def test_fast_lateral_matches_volume_anatomy():
+    """The fast generator draws the same vertebrae: its label areas match the projected labels of the
+    3D render on the same pixel grid within 10 %."""
+    params = sample_params(8, slip={"L5": 25})
+    fast = lateral_radiograph(params, size=256, noise=False)
+    case = make_case(params, noise=False)
+    for name in ("L2", "L3", "L4"):
+        label = case.spine.vertebrae[name].label
+        area_fast = (fast.labels == label).sum() * fast.spacing[0] * fast.spacing[1]
+        area_3d = (case.lateral.labels == label).sum() * case.lateral.spacing[0] * case.lateral.spacing[1]
+        assert area_fast == pytest.approx(area_3d, rel=0.10), name
+
+
+def test_fast_lateral_dataset_is_reproducible_and_mixed():
+    a = list(lateral_radiographs(12, seed=5, size=96))
+    b = list(lateral_radiographs(12, seed=5, size=96))
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x.image, y.image)
+    slipped = [max(r.truth["slip_percent"].values()) > 0 for r in a]
+    assert 0 < sum(slipped) < len(slipped)
+    assert all(r.image.shape == (96, 96) and set(r.corners) >= {"L1", "L5", "S1"} for r in a)
