@@ -43,6 +43,7 @@ curriculum: install
 bench: install
 	mkdir -p benchmarks/results
 	$(BIN)/python benchmarks/bench_phantom.py --out benchmarks/results/bench_phantom.json
+	$(BIN)/python benchmarks/bench_metric_explorer.py --out benchmarks/results/bench_metric_explorer.json
 
 lint: install
 	$(BIN)/ruff check lumbarlab data_fetch tests benchmarks

@@ -1,4 +1,4 @@
-"""The ``lumbarlab`` command: info, lab, curriculum, phantom.
+"""The ``lumbarlab`` command: info, lab, dashboards, curriculum, phantom.
 
 Every user error prints one line starting with ``lumbarlab: error:`` and exits with
 status 2; nothing is half-written.
@@ -73,6 +73,35 @@ def _cmd_lab(args: argparse.Namespace) -> int:
     return subprocess.call(cmd, cwd=root)
 
 
+def dashboard_command(name: str | None, port: int, ip: str = "127.0.0.1", open_browser: bool = False) -> list[str]:
+    """The Voilà command line that serves ``apps/`` (or one app) for ``lumbarlab dashboards``.
+
+    Sources are stripped and tracebacks never reach the page; the server listens on ``ip`` only.
+    """
+    from lumbarlab.paths import repo_root
+
+    root = repo_root()
+    if root is None:
+        raise LumbarLabError("dashboards need a lumbarlab source checkout (its apps/ folder); clone the repository.")
+    apps = root / "apps"
+    available = sorted(p.stem for p in apps.glob("*.ipynb"))
+    if name is not None and name.removesuffix(".ipynb") not in available:
+        raise LumbarLabError(f"no dashboard {name!r}; available: {', '.join(available)}.")
+    target = str(apps / f"{name.removesuffix('.ipynb')}.ipynb") if name else str(apps)
+    cmd = [sys.executable, "-m", "voila", target, f"--port={port}", f"--Voila.ip={ip}",
+           "--strip_sources=True", "--show_tracebacks=False", "--VoilaConfiguration.file_allowlist=[]"]
+    if not open_browser:
+        cmd.append("--no-browser")
+    return cmd
+
+
+def _cmd_dashboards(args: argparse.Namespace) -> int:
+    cmd = dashboard_command(args.name, args.port, args.ip, open_browser=not args.no_browser)
+    from lumbarlab.paths import repo_root
+
+    return subprocess.call(cmd, cwd=repo_root() / "apps")
+
+
 def _cmd_curriculum(args: argparse.Namespace) -> int:
     from lumbarlab.curriculum import find_notebooks, format_table, run_curriculum
 
@@ -141,6 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default: localhost only)")
     p.add_argument("--no-browser", action="store_true")
     p.set_defaults(func=_cmd_lab)
+
+    p = sub.add_parser("dashboards", help="serve the Voilà dashboards of apps/ on localhost")
+    p.add_argument("name", nargs="?", help="one dashboard, e.g. metric_explorer (default: all of apps/)")
+    p.add_argument("--port", type=int, default=8866)
+    p.add_argument("--ip", default="127.0.0.1")
+    p.add_argument("--no-browser", action="store_true")
+    p.set_defaults(func=_cmd_dashboards)
 
     p = sub.add_parser("curriculum", help="execute every notebook with papermill into a build folder")
     p.add_argument("notebooks", nargs="*", help="notebooks to run (default: all of notebooks/)")

@@ -48,3 +48,6 @@ def jupyter_env(tmp_path) -> dict[str, str]:
         "IPYTHONDIR": str(home / ".ipython"),
     })
     return env
+
+
+from harness import open_dashboard  # noqa: E402,F401  (the browser harness fixture)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
+
 import tomllib
-
 import yaml
-
 from conftest import REPO
 
 # conda-forge names of PyPI packages where they differ

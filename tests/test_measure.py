@@ -9,8 +9,14 @@ import pytest
 
 from lumbarlab.errors import LumbarLabError
 from lumbarlab.measure import (
-    bone_density_category, cobb_angle, endplate_angle, genant_grade, lordosis_angle, meyerding_grade,
-    meyerding_slip, vertebral_heights,
+    bone_density_category,
+    cobb_angle,
+    endplate_angle,
+    genant_grade,
+    lordosis_angle,
+    meyerding_grade,
+    meyerding_slip,
+    vertebral_heights,
 )
 
 

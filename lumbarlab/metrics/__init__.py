@@ -10,17 +10,39 @@ Example:
 
 from lumbarlab.metrics.bootstrap import Interval, bootstrap_ci
 from lumbarlab.metrics.classification import (
-    accuracy, average_precision, balanced_accuracy, classification_report, confusion_matrix, f1_score,
-    precision, precision_recall_curve, recall, roc_auc, roc_curve, sensitivity, specificity,
+    accuracy,
+    average_precision,
+    balanced_accuracy,
+    classification_report,
+    confusion_matrix,
+    f1_score,
+    precision,
+    precision_recall_curve,
+    recall,
+    roc_auc,
+    roc_curve,
+    sensitivity,
+    specificity,
 )
 from lumbarlab.metrics.detection import (
-    COCO_IOU_THRESHOLDS, Match, box_iou, detection_average_precision, match_detections, mean_average_precision,
+    COCO_IOU_THRESHOLDS,
+    Match,
+    box_iou,
+    detection_average_precision,
+    match_detections,
+    mean_average_precision,
 )
 from lumbarlab.metrics.grading import cohen_kappa, smape
 from lumbarlab.metrics.landmarks import mean_radial_error, radial_errors, success_detection_rate
 from lumbarlab.metrics.reconstruction import cnr, psnr, snr, ssim
 from lumbarlab.metrics.segmentation import (
-    dice, hausdorff95, iou, mean_dice, mean_iou, mean_surface_distance, surface_distances,
+    dice,
+    hausdorff95,
+    iou,
+    mean_dice,
+    mean_iou,
+    mean_surface_distance,
+    surface_distances,
 )
 
 __all__ = [

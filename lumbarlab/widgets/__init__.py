@@ -4,7 +4,13 @@ Panels import torch/MONAI late (``import monai`` costs seconds on a cold start) 
 figures into ``widgets.Image`` (never into an ``Output`` while a cell runs).
 """
 
+from lumbarlab.widgets.metric_explorer import (
+    ClassificationPanel,
+    DetectionPanel,
+    MetricExplorer,
+    SegmentationPanel,
+)
 from lumbarlab.widgets.phantom_explorer import PhantomExplorer
 from lumbarlab.widgets.view3d import view3d
 
-__all__ = ["PhantomExplorer", "view3d"]
+__all__ = ["PhantomExplorer", "MetricExplorer", "ClassificationPanel", "SegmentationPanel", "DetectionPanel", "view3d"]

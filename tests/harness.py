@@ -1,0 +1,117 @@
+"""Browser harness for dashboards: Voilà on a free port, headless Chromium driven by Playwright.
+
+Reuse for every dashboard:
+
+    def test_my_dashboard(open_dashboard):
+        dash = open_dashboard("my_app", ready=".some-selector")
+        dash.page.fill(...)
+        dash.screenshot("after-move")
+
+The server runs with a throw-away HOME/JUPYTER_* (never the user's), is ready when its log says
+"is running at" (a readiness GET would start a kernel of its own), and is stopped at teardown.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("LUMBARLAB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
+]
+
+
+def require_chromium() -> None:
+    """Skip on a developer machine without Chromium; fail in CI, where .ci/run installs it."""
+    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None and not Path(CHROMIUM).is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing; .ci/run installs Debian's chromium")
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
+
+
+@dataclass
+class Dashboard:
+    url: str
+    page: object
+    folder: Path
+    seconds_to_ready: float
+    shots: list[Path] = field(default_factory=list)
+
+    def screenshot(self, name: str) -> Path:
+        path = self.folder / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        self.shots.append(path)
+        return path
+
+    def read_metric(self, name: str, scope: str = "") -> float:
+        """The number shown in the element with ``data-metric=name`` (inside ``scope`` if given)."""
+        loc = self.page.locator(f'{scope} .ll-metric[data-metric="{name}"]'.strip()).first
+        return float(loc.inner_text())
+
+    def set_number(self, css_class: str, value: float) -> None:
+        """Type a value into a widget's number box (a BoundedFloatText with ``css_class``) and commit it."""
+        box = self.page.locator(f".{css_class} input").first
+        box.fill(f"{value}")
+        box.press("Enter")
+
+
+def start_voila(name: str, port: int, env: dict[str, str], log: Path, timeout: float = 180.0) -> tuple[subprocess.Popen, float]:
+    start = time.perf_counter()
+    fh = open(log, "w")  # noqa: SIM115 - closed when the process ends
+    proc = subprocess.Popen([sys.executable, "-m", "lumbarlab", "dashboards", name, "--port", str(port), "--no-browser"],
+                            env=env, stdout=fh, stderr=subprocess.STDOUT)
+    deadline = time.time() + timeout
+    while "is running at" not in log.read_text():
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            raise RuntimeError(f"Voilà did not start:\n{log.read_text()}")
+        time.sleep(0.2)
+    return proc, start
+
+
+@pytest.fixture
+def open_dashboard(tmp_path, free_port, jupyter_env):
+    """Factory: ``open_dashboard(name, ready=CSS)`` → a :class:`Dashboard` whose page shows ``ready``."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    state: dict = {}
+
+    def _open(name: str, ready: str, timeout_s: float = 240.0) -> Dashboard:
+        proc, start = start_voila(name, free_port, jupyter_env, tmp_path / "voila.log")
+        state["proc"] = proc
+        pw = sync_playwright().start()
+        state["pw"] = pw
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1000},
+        )
+        state["context"] = context
+        page = context.new_page()
+        page.set_default_timeout(timeout_s * 1000)
+        url = f"http://127.0.0.1:{free_port}/"
+        page.goto(url, wait_until="domcontentloaded")
+        page.wait_for_selector(ready, state="visible")
+        return Dashboard(url, page, tmp_path, time.perf_counter() - start)
+
+    yield _open
+
+    if "context" in state:
+        state["context"].close()
+    if "pw" in state:
+        state["pw"].stop()
+    if "proc" in state:
+        state["proc"].terminate()
+        try:
+            state["proc"].wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            state["proc"].kill()
