@@ -1,4 +1,4 @@
-"""The ``lumbarlab`` command: info, lab, dashboards, curriculum, phantom.
+"""The ``lumbarlab`` command: info, lab, dashboards, curriculum, measure, phantom.
 
 Every user error prints one line starting with ``lumbarlab: error:`` and exits with
 status 2; nothing is half-written.
@@ -13,6 +13,8 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
+
+import numpy as np
 
 from lumbarlab.errors import LumbarLabError
 
@@ -157,6 +159,31 @@ def _cmd_phantom(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_measure(args: argparse.Namespace) -> int:
+    from lumbarlab.measure import measure_ap, measure_label_map, measure_lateral, read_corners_csv
+
+    if bool(args.corners) == bool(args.mask):
+        raise LumbarLabError("give either --corners FILE.csv (with --view) or --mask FILE.nii.gz.")
+    if args.corners:
+        if args.spacing is not None and (len(args.spacing) not in (1, 2) or any(s <= 0 for s in args.spacing)):
+            raise LumbarLabError("--spacing takes one or two positive pixel sizes in mm (row, column).")
+        sp = (1.0, 1.0) if args.spacing is None else (args.spacing * 2)[:2]
+        corners = read_corners_csv(args.corners)
+        report = measure_lateral(corners, sp) if args.view == "lateral" else measure_ap(corners, sp)
+        out = {"file": str(args.corners), "view": args.view, "spacing_mm": list(sp),
+               "units": {"lengths": "mm" if args.spacing else "pixels", "angles": "degrees"}, **report.to_dict()}
+    else:
+        from lumbarlab.io import read_image
+
+        labels = read_image(args.mask)
+        labels = labels.with_array(np.rint(labels.array).astype(np.int32))
+        ct = read_image(args.ct) if args.ct else None
+        out = {"file": str(args.mask), "units": {"lengths": "mm", "density": "HU"},
+               **measure_label_map(labels, ct).to_dict()}
+    print(json.dumps(out, indent=1))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lumbarlab", description="A lab for deep learning on lumbar spine images.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -185,6 +212,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     p.add_argument("--no-html", action="store_true")
     p.set_defaults(func=_cmd_curriculum)
+
+    p = sub.add_parser("measure", help="clinical measurements from a corner CSV or a label map, as JSON")
+    p.add_argument("--corners", help="corner CSV (level,edge,x_first,y_first,x_second,y_second)")
+    p.add_argument("--view", choices=["lateral", "ap"], default="lateral")
+    p.add_argument("--spacing", type=float, nargs="+", help="pixel size in mm (one value, or row and column)")
+    p.add_argument("--mask", help="3D label map (NIfTI/MHA) with VerSe vertebra labels (and canal 200)")
+    p.add_argument("--ct", help="CT on the same grid as --mask, for trabecular HU")
+    p.set_defaults(func=_cmd_measure)
 
     p = sub.add_parser("phantom", help="write phantom cases in VerSe / SPIDER / BUU-style layouts")
     p.add_argument("--out", required=True, help="output folder")

@@ -81,7 +81,10 @@ class Radiograph:
         spacing: pixel size (row_mm, col_mm).
         view: ``"lateral"`` (anterior on the viewer's left) or ``"ap"`` (patient's right on the
             viewer's left, the radiological convention).
-        labels: optional label image in the same grid (VerSe values).
+        labels: optional label image in the same grid (VerSe values): per pixel the vertebra with
+            the longest bone path.
+        body_labels: the same for vertebral bodies only (no posterior elements) — the masks that
+            body-corner landmarks and X-ray body segmentations describe.
         corners: level name → (4, 2) array of (x=col, y=row) pixel positions, ordered
             superior-first, superior-second, inferior-second, inferior-first, where "first" is
             anterior (lateral view) or the image-left side (AP view).
@@ -93,6 +96,7 @@ class Radiograph:
     labels: np.ndarray | None = None
     corners: dict[str, np.ndarray] = field(default_factory=dict)
     truth: dict = field(default_factory=dict)
+    body_labels: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -7,7 +7,8 @@ Example:
     ((160, 160, 200), (200, 160))
 """
 
-from lumbarlab.phantom.case import MODALITIES, Case, centroids, make_case
+from lumbarlab.measure.landmarks import centroids
+from lumbarlab.phantom.case import MODALITIES, Case, make_case
 from lumbarlab.phantom.labels import (
     CANAL_LABEL,
     DISC_LABEL,

@@ -18,7 +18,7 @@ from lumbarlab.measure import (
     vertebral_heights,
 )
 from lumbarlab.phantom.anatomy import Spine, build_spine
-from lumbarlab.phantom.labels import LABEL_NAMES, LUMBAR, VERSE_LABEL, VERTEBRAE
+from lumbarlab.phantom.labels import LUMBAR, VERSE_LABEL, VERTEBRAE, Material
 from lumbarlab.phantom.params import PhantomParams, sample_params
 from lumbarlab.phantom.render import (
     MU_WATER_PER_MM,
@@ -142,14 +142,17 @@ def _radiograph(case: Case, view: str, rng: np.random.Generator | None) -> Radio
     img = xray_display(p, case.params.xray_photons, rng, grid.spacing[2])
     bone = [VERSE_LABEL[v] for v in VERTEBRAE]
     lab = _project_labels(case.labels.array, axis, bone)
+    mat = case.material.array
+    in_body = (mat == Material.CORTICAL) | ((mat >= Material.TRABECULAR0) & (mat < Material.TRABECULAR0 + len(VERTEBRAE)))
+    body = _project_labels(np.where(in_body, case.labels.array, 0).astype(np.uint8), axis, bone)
     # array (y|x, z) → display (row = superior first, col = anterior / patient-right first)
-    img, lab = img[::-1, ::-1].T.copy(), lab[::-1, ::-1].T.copy()
+    img, lab, body = (a[::-1, ::-1].T.copy() for a in (img, lab, body))
     spacing = (grid.spacing[2], grid.spacing[1] if view == "lateral" else grid.spacing[0])
     corners = {}
     for name, vert in spine.vertebrae.items():
         local = vert.lateral_corners_local() if view == "lateral" else vert.ap_corners_local()
         corners[name] = _to_image(vert.to_world(local), grid, view)
-    return Radiograph(img, spacing, view, lab, corners)
+    return Radiograph(img, spacing, view, lab, corners, body_labels=body)
 
 
 def _truth(case: Case) -> dict:
@@ -203,20 +206,6 @@ def _truth(case: Case) -> dict:
         "canal_ap_mm": params.canal_diameter,
         "bone_density": {"trabecular_hu": tissue_l1, "category": bone_density_category(tissue_l1)},
     }
-
-
-def centroids(labels: Volume) -> dict[str, list[float]]:
-    """Centre of mass (world mm) of each structure present in a label map."""
-    out = {}
-    boxes = ndimage.find_objects(labels.array)
-    for idx, sl in enumerate(boxes):
-        lab = idx + 1
-        if sl is None or lab not in LABEL_NAMES:
-            continue
-        mask = labels.array[sl] == lab
-        com = np.array(ndimage.center_of_mass(mask)) + np.array([s.start for s in sl])
-        out[LABEL_NAMES[lab]] = labels.index_to_world(com).round(3).tolist()
-    return out
 
 
 def make_case(

@@ -18,7 +18,6 @@ never left half-overwritten.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
@@ -29,9 +28,10 @@ import numpy as np
 
 from lumbarlab.errors import LumbarLabError
 from lumbarlab.io import write_image, write_png
-from lumbarlab.phantom.case import Case, centroids
+from lumbarlab.measure.landmarks import centroids, read_corners_csv, write_corners_csv
+from lumbarlab.phantom.case import Case
 from lumbarlab.phantom.labels import CANAL_LABEL, DISC_LABEL, VERSE_LABEL, to_spider
-from lumbarlab.volume import Radiograph, Volume
+from lumbarlab.volume import Volume
 
 __all__ = ["write_case", "write_corners_csv", "read_corners_csv"]
 
@@ -42,37 +42,6 @@ def _json_default(obj):
     if isinstance(obj, np.generic):
         return obj.item()
     raise TypeError(f"{type(obj)} is not JSON serialisable")
-
-
-def write_corners_csv(radiograph: Radiograph, path: str | os.PathLike) -> Path:
-    """Write corners as ``level,edge,x_first,y_first,x_second,y_second`` rows (pixels)."""
-    path = Path(path)
-    with open(path, "w", newline="") as fh:
-        out = csv.writer(fh)
-        out.writerow(["level", "edge", "x_first", "y_first", "x_second", "y_second"])
-        for level, c in radiograph.corners.items():
-            out.writerow([level, "superior", *np.round(c[0], 3), *np.round(c[1], 3)])
-            out.writerow([level, "inferior", *np.round(c[3], 3), *np.round(c[2], 3)])
-    return path
-
-
-def read_corners_csv(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a corner CSV written by :func:`write_corners_csv` into level → (4, 2) corners."""
-    edges: dict[str, dict[str, list[float]]] = {}
-    try:
-        with open(path, newline="") as fh:
-            for row in csv.DictReader(fh):
-                xy = [float(row[k]) for k in ("x_first", "y_first", "x_second", "y_second")]
-                edges.setdefault(row["level"], {})[row["edge"]] = xy
-    except (KeyError, ValueError, OSError) as exc:
-        raise LumbarLabError(f"{path}: not a corner CSV with columns level,edge,x_first,y_first,x_second,y_second ({exc}).") from exc
-    out = {}
-    for level, e in edges.items():
-        if set(e) != {"superior", "inferior"}:
-            raise LumbarLabError(f"{path}: vertebra {level} needs both a superior and an inferior row.")
-        s, i = e["superior"], e["inferior"]
-        out[level] = np.array([[s[0], s[1]], [s[2], s[3]], [i[2], i[3]], [i[0], i[1]]])
-    return out
 
 
 def _ctd(labels: Volume) -> list[dict]:
@@ -118,7 +87,7 @@ def _write_into(case: Case, folder: Path, case_id: str) -> list[str]:
         stem = folder / "xray" / f"{case_id}_{rad.view}"
         written.append(str(write_png(rad.image, stem.with_suffix(".png"))))
         written.append(str(write_png(rad.labels, stem.parent / f"{stem.name}_label.png")))
-        written.append(str(write_corners_csv(rad, stem.with_suffix(".csv"))))
+        written.append(str(write_corners_csv(rad.corners, stem.with_suffix(".csv"))))
     truth = {
         "case_id": case_id,
         "world": "RAS+ millimetres; CT/MRI affines in the files map voxels to it",

@@ -111,6 +111,8 @@ def lateral_radiograph(
 
     best = np.zeros((size, size), dtype=np.float32)
     labels = np.zeros((size, size), dtype=np.uint8)
+    body_best = np.zeros((size, size), dtype=np.float32)
+    body_labels = np.zeros((size, size), dtype=np.uint8)
     mu_cort = _mu(float(lut[Material.CORTICAL])) - mu_soft
     mu_post = _mu(float(lut[Material.POSTERIOR])) - mu_soft
     names = list(spine.vertebrae)
@@ -125,7 +127,8 @@ def lateral_radiograph(
         v, w = _sagittal_local(vert, Y[r, c], Z[r, c])
         outer, inner = body_shapes(vert)
         trab = inner.chord_u(v, w)
-        cort = outer.chord_u(v, w) - trab
+        body_chord = outer.chord_u(v, w)
+        cort = body_chord - trab
         boxes = posterior_boxes(vert)
         above = spine.discs[f"{names[i - 1]}-{name}"].height if i > 0 else 8.0
         below = spine.discs[f"{name}-{names[i + 1]}"].height if i + 1 < len(names) else 60.0
@@ -134,12 +137,15 @@ def lateral_radiograph(
         post = np.maximum(post - np.where(post > 0, canal.chord_u(v, w), 0.0), 0.0)  # the canal is carved out
         for bx in boxes[1:]:
             post += bx.chord_u(v, w)
-        post = np.where(outer.chord_u(v, w) > 0, 0.0, post)
+        post = np.where(body_chord > 0, 0.0, post)
         p[r, c] += trab * mu_trab + cort * mu_cort + post * mu_post
         bone = trab + cort + post
         win = bone > best[r, c]
         best[r, c] = np.where(win, bone, best[r, c])
         labels[r, c] = np.where(win, vert.label, labels[r, c])
+        win = body_chord > body_best[r, c]
+        body_best[r, c] = np.where(win, body_chord, body_best[r, c])
+        body_labels[r, c] = np.where(win, vert.label, body_labels[r, c])
 
     rng = np.random.default_rng([params.seed, 6]) if noise else None
     image = xray_display(p, params.xray_photons, rng, pixel)
@@ -156,7 +162,7 @@ def lateral_radiograph(
         "fracture_percent": {n: params.fracture.get(n, 0.0) for n in VERTEBRAE},
         "pfirrmann": dict(params.pfirrmann),
     }
-    return Radiograph(image, (pixel, pixel), "lateral", labels, corners, truth)
+    return Radiograph(image, (pixel, pixel), "lateral", labels, corners, truth, body_labels)
 
 
 def lateral_radiographs(

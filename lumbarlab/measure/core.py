@@ -17,7 +17,8 @@ from lumbarlab.errors import LumbarLabError
 
 __all__ = [
     "meyerding_slip", "meyerding_grade", "endplate_angle", "lordosis_angle", "cobb_angle",
-    "vertebral_heights", "genant_grade", "bone_density_category",
+    "vertebral_heights", "genant_grade", "bone_density_category", "segmental_angle", "sacral_slope",
+    "lumbosacral_angle", "disc_heights", "height_loss",
 ]
 
 
@@ -32,21 +33,26 @@ def _corners(c: np.ndarray, name: str) -> np.ndarray:
     c = np.asarray(c, dtype=float)
     if c.shape != (4, 2) or not np.all(np.isfinite(c)):
         raise LumbarLabError(f"{name}: expected 4 finite corners (4, 2), got shape {c.shape}.")
+    # three collinear corners (or two coinciding) leave no body outline to measure
+    area = 0.5 * abs(np.dot(c[:, 0], np.roll(c[:, 1], 1)) - np.dot(c[:, 1], np.roll(c[:, 0], 1)))
+    span = max(np.ptp(c[:, 0]), np.ptp(c[:, 1]))
+    if span == 0 or area < 0.05 * span**2:
+        raise LumbarLabError(f"{name}: the four corners are (nearly) collinear or coincide; check the landmarks.")
     return c
 
 
-def meyerding_slip(upper: np.ndarray, lower: np.ndarray, spacing=(1.0, 1.0)) -> float:
+def meyerding_slip(upper: np.ndarray, lower: np.ndarray, spacing=(1.0, 1.0), names=("upper", "lower")) -> float:
     """Anterior slip of ``upper`` on ``lower`` in percent (Meyerding 1932).
 
     The posterior-inferior corner of the upper vertebra is projected on the superior endplate
     of the lower one (posterior → anterior); its distance from the lower posterior-superior
     corner, divided by the endplate's length, is the slip. Negative = retrolisthesis.
     """
-    up, lo = _to_mm(_corners(upper, "upper"), spacing), _to_mm(_corners(lower, "lower"), spacing)
+    up, lo = _to_mm(_corners(upper, names[0]), spacing), _to_mm(_corners(lower, names[1]), spacing)
     endplate = lo[0] - lo[1]  # posterior-superior → anterior-superior
     length = float(np.linalg.norm(endplate))
     if length < 1e-6:
-        raise LumbarLabError("the lower vertebra's superior endplate has zero length; check its corners.")
+        raise LumbarLabError(f"{names[1]}: the superior endplate has zero length; check its corners.")
     return float(100.0 * np.dot(up[2] - lo[1], endplate) / length**2)
 
 
@@ -110,10 +116,10 @@ def cobb_angle(corners: Mapping[str, np.ndarray], spacing=(1.0, 1.0)) -> tuple[f
     return best
 
 
-def vertebral_heights(corners: np.ndarray, spacing=(1.0, 1.0)) -> dict[str, float]:
+def vertebral_heights(corners: np.ndarray, spacing=(1.0, 1.0), name: str = "vertebra") -> dict[str, float]:
     """Anterior, posterior and middle body heights (mm) from four corners; middle joins the
     endplates' midpoints (so a central depression needs a mask, not corners, to show)."""
-    c = _to_mm(_corners(corners, "vertebra"), spacing)
+    c = _to_mm(_corners(corners, name), spacing)
     ant = float(np.linalg.norm(c[0] - c[3]))
     post = float(np.linalg.norm(c[1] - c[2]))
     mid = float(np.linalg.norm((c[0] + c[1]) / 2 - (c[2] + c[3]) / 2))
@@ -142,3 +148,52 @@ def bone_density_category(trabecular_hu: float) -> str:
     if hu <= 160.0:
         return "osteopenia"
     return "normal"
+
+
+def segmental_angle(upper: np.ndarray, lower: np.ndarray, spacing=(1.0, 1.0), names=("upper", "lower")) -> float:
+    """Angle (degrees) between the inferior endplate of ``upper`` and the superior endplate of
+    ``lower`` — one disc's contribution to lordosis (positive = lordotic, wider anteriorly)."""
+    up, lo = _corners(upper, names[0]), _corners(lower, names[1])
+    a = _line_angle_deg(up[2], up[3], spacing)  # inferior endplate, posterior → anterior
+    b = _line_angle_deg(lo[1], lo[0], spacing)  # superior endplate, posterior → anterior
+    diff = (a - b + 90.0) % 180.0 - 90.0
+    anterior_right = lo[0][0] > lo[1][0]
+    return float(diff if anterior_right else -diff)
+
+
+def lumbosacral_angle(l5: np.ndarray, s1: np.ndarray, spacing=(1.0, 1.0)) -> float:
+    """The lumbosacral disc angle: between L5's inferior and S1's superior endplate (degrees)."""
+    return segmental_angle(l5, s1, spacing, ("L5", "S1"))
+
+
+def sacral_slope(s1: np.ndarray, spacing=(1.0, 1.0)) -> float:
+    """Angle (degrees) between S1's superior endplate and the image horizontal (Legaye et al.,
+    Eur Spine J 1998); assumes an upright radiograph."""
+    c = _corners(s1, "S1")
+    return float(abs(_line_angle_deg(c[1], c[0], spacing)))
+
+
+def disc_heights(upper: np.ndarray, lower: np.ndarray, spacing=(1.0, 1.0), names=("upper", "lower")) -> dict[str, float]:
+    """Anterior, middle and posterior height (mm) of the disc between two vertebrae, and the disc
+    height index of Farfan et al. (J Bone Joint Surg 1972): (anterior + posterior) / AP depth of the
+    lower endplate."""
+    up = _to_mm(_corners(upper, names[0]), spacing)
+    lo = _to_mm(_corners(lower, names[1]), spacing)
+    ant = float(np.linalg.norm(up[3] - lo[0]))
+    post = float(np.linalg.norm(up[2] - lo[1]))
+    mid = float(np.linalg.norm((up[2] + up[3]) / 2 - (lo[0] + lo[1]) / 2))
+    depth = float(np.linalg.norm(lo[0] - lo[1]))
+    return {"anterior": ant, "middle": mid, "posterior": post, "index": (ant + post) / depth}
+
+
+def height_loss(heights: dict[str, float], reference_posterior: float | None = None) -> float:
+    """Vertebral height loss (%) for Genant grading: the largest of 1 − anterior/posterior (wedge),
+    1 − middle/posterior (biconcave) and, given neighbours' mean posterior height, 1 − posterior/that
+    (crush)."""
+    ha, hm, hp = heights["anterior"], heights["middle"], heights["posterior"]
+    if hp <= 0:
+        raise LumbarLabError("posterior height must be positive to grade height loss.")
+    losses = [1 - ha / hp, 1 - hm / hp]
+    if reference_posterior:
+        losses.append(1 - hp / reference_posterior)
+    return float(100.0 * max(0.0, *losses))

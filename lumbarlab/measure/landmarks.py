@@ -1,0 +1,162 @@
+"""Landmarks from masks and back: vertebral-body corners from a 2D segmentation, corner CSVs,
+centroids of 3D label maps.
+
+Corners are recovered as the extreme boundary points along the body's diagonals: the
+minimum-area bounding rectangle gives the endplate direction e1 and the height direction e2,
+and each corner maximises ±(p·e1) ± (p·e2). On a quadrilateral body this returns its vertices within a pixel,
+so measurements can run on a model's predicted mask, not only on annotated corners.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from lumbarlab.errors import LumbarLabError
+
+__all__ = ["corners_from_mask", "corners_to_mask", "corners_from_label_image", "centroids",
+           "write_corners_csv", "read_corners_csv"]
+
+
+def corners_from_mask(mask: np.ndarray, first_side: str = "left", name: str = "vertebra") -> np.ndarray:
+    """Four corners (x, y) of one vertebral body in a 2D mask, ordered superior-first,
+    superior-second, inferior-second, inferior-first; "first" is the image-left side unless
+    ``first_side="right"`` (lateral views with anterior on the right).
+
+    Raises:
+        LumbarLabError: naming ``name`` when the mask is empty or too small to have corners.
+    """
+    m = np.asarray(mask).astype(bool)
+    if m.ndim != 2:
+        raise LumbarLabError(f"{name}: corners need a 2D mask, got shape {m.shape}.")
+    lab, n = ndimage.label(m)
+    if n == 0:
+        raise LumbarLabError(f"{name}: the mask is empty; no corners to find.")
+    if n > 1:  # keep the largest piece: a body, not a stray pixel or a process
+        sizes = ndimage.sum(m, lab, range(1, n + 1))
+        m = lab == (int(np.argmax(sizes)) + 1)
+    if m.sum() < 12:
+        raise LumbarLabError(f"{name}: the mask has only {int(m.sum())} pixels; too small to find corners.")
+    boundary = m & ~ndimage.binary_erosion(m)
+    ys, xs = np.nonzero(boundary)
+    pts = np.stack([xs, ys], axis=1).astype(float)
+    centre = pts.mean(axis=0)
+    e1 = _endplate_axis(pts)
+    e2 = np.array([-e1[1], e1[0]])  # points down the image (towards inferior)
+    if e2[1] < 0:
+        e2 = -e2
+    rel = pts - centre
+    a, b = rel @ e1, rel @ e2
+    # Pixel centres sit half a pixel inside the outline: push each corner out along its diagonal.
+    out = []
+    for s1, s2 in ((-1, -1), (1, -1), (1, 1), (-1, 1)):  # sup-left, sup-right, inf-right, inf-left
+        i = int(np.argmax(s1 * a + s2 * b))
+        out.append(pts[i] + 0.5 * np.sign(s1 * e1 + s2 * e2))
+    corners = np.array(out)
+    if first_side == "right":
+        corners = corners[[1, 0, 3, 2]]
+    elif first_side != "left":
+        raise LumbarLabError(f"first_side must be 'left' or 'right', got {first_side!r}.")
+    return corners
+
+
+def _endplate_axis(pts: np.ndarray) -> np.ndarray:
+    """Unit vector along the endplates: the side of the minimum-area bounding rectangle (rotating
+    calipers over the convex hull) nearer the image horizontal. Unlike principal axes it stays
+    defined for a square body."""
+    from scipy.spatial import ConvexHull
+
+    hull = pts[ConvexHull(pts).vertices]
+    edges = np.diff(np.vstack([hull, hull[:1]]), axis=0)
+    angles = np.unique(np.mod(np.arctan2(edges[:, 1], edges[:, 0]), np.pi / 2))
+    best, best_area = 0.0, np.inf
+    for a in angles:
+        c, s = np.cos(a), np.sin(a)
+        u, v = hull @ [c, s], hull @ [-s, c]
+        area = np.ptp(u) * np.ptp(v)
+        if area < best_area - 1e-9:
+            best, best_area = a, area
+    # the rectangle's two axes are best and best + 90°; pick the one nearer horizontal
+    a = best if best <= np.pi / 4 else best - np.pi / 2
+    return np.array([np.cos(a), np.sin(a)])
+
+
+def corners_to_mask(corners: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Rasterise the quadrilateral of four corners into a boolean mask (pixel centres inside)."""
+    from matplotlib.path import Path as MplPath
+
+    c = np.asarray(corners, dtype=float)
+    if c.shape != (4, 2):
+        raise LumbarLabError(f"expected (4, 2) corners, got {c.shape}.")
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    inside = MplPath(c).contains_points(np.stack([xx.ravel(), yy.ravel()], axis=1), radius=1e-9)
+    return inside.reshape(shape)
+
+
+def corners_from_label_image(labels: np.ndarray, names: dict[int, str], first_side: str = "left") -> dict[str, np.ndarray]:
+    """Corners of every labelled body in a 2D label image, keyed by level name."""
+    out = {}
+    present = set(np.unique(labels).tolist())
+    for value, name in names.items():
+        if value in present:
+            out[name] = corners_from_mask(labels == value, first_side, name)
+    if not out:
+        raise LumbarLabError(f"none of the labels {sorted(names)} occur in the label image.")
+    return out
+
+
+def centroids(volume, names: dict[int, str] | None = None) -> dict[str, list[float]]:
+    """Centre of mass (world mm) of each labelled structure of a :class:`~lumbarlab.volume.Volume`."""
+    from lumbarlab.phantom.labels import LABEL_NAMES
+
+    names = LABEL_NAMES if names is None else names
+    out = {}
+    for idx, sl in enumerate(ndimage.find_objects(volume.array.astype(np.int64, copy=False))):
+        lab = idx + 1
+        if sl is None or lab not in names:
+            continue
+        com = np.array(ndimage.center_of_mass(volume.array[sl] == lab)) + np.array([s.start for s in sl])
+        out[names[lab]] = volume.index_to_world(com).round(3).tolist()
+    return out
+
+
+def write_corners_csv(corners: dict[str, np.ndarray], path: str | os.PathLike) -> Path:
+    """Write corners as ``level,edge,x_first,y_first,x_second,y_second`` rows (pixels): a superior
+    and an inferior row per vertebra, as BUU-LSPINE-style annotations list endplate edges."""
+    from lumbarlab.io import atomic_path
+
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["level", "edge", "x_first", "y_first", "x_second", "y_second"])
+        for level, c in corners.items():
+            out.writerow([level, "superior", *np.round(c[0], 3), *np.round(c[1], 3)])
+            out.writerow([level, "inferior", *np.round(c[3], 3), *np.round(c[2], 3)])
+    return path
+
+
+def read_corners_csv(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read a corner CSV (see :func:`write_corners_csv`) into level → (4, 2) corners."""
+    edges: dict[str, dict[str, list[float]]] = {}
+    try:
+        with open(path, newline="") as fh:
+            for row in csv.DictReader(fh):
+                xy = [float(row[k]) for k in ("x_first", "y_first", "x_second", "y_second")]
+                edges.setdefault(row["level"], {})[row["edge"]] = xy
+    except (KeyError, ValueError, TypeError, OSError) as exc:
+        raise LumbarLabError(
+            f"{path}: not a corner CSV with columns level,edge,x_first,y_first,x_second,y_second ({exc})."
+        ) from exc
+    if not edges:
+        raise LumbarLabError(f"{path}: the corner CSV has no rows.")
+    out = {}
+    for level, e in edges.items():
+        if set(e) != {"superior", "inferior"}:
+            raise LumbarLabError(f"{path}: vertebra {level} needs both a superior and an inferior row.")
+        s, i = e["superior"], e["inferior"]
+        out[level] = np.array([[s[0], s[1]], [s[2], s[3]], [i[2], i[3]], [i[0], i[1]]])
+    return out

@@ -1,0 +1,120 @@
+"""How landmark error becomes grading error: jitter the corners, watch measurements and grades move.
+
+:func:`grade_flip_curve` runs the experiment (many phantom cases, Gaussian landmark error of a
+given size, the share of Meyerding grades that change); :class:`LandmarkJitterPanel` shows one
+case with jittered landmarks and the measurements drawn on it, beside the curve.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+
+from lumbarlab.errors import LumbarLabError
+
+__all__ = ["grade_flip_curve", "LandmarkJitterPanel", "jitter"]
+
+
+def jitter(corners: dict[str, np.ndarray], sd_mm: float, spacing, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Corners moved by isotropic Gaussian noise of ``sd_mm`` (converted to pixels per axis)."""
+    scale = np.array([sd_mm / spacing[1], sd_mm / spacing[0]])
+    return {k: v + rng.normal(0.0, 1.0, v.shape) * scale for k, v in corners.items()}
+
+
+def grade_flip_curve(sds_mm=(0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0), n_cases: int = 200, seed: int = 0,
+                     level: str = "L4") -> dict[str, list[float]]:
+    """For each landmark error (mm): mean absolute slip error (%) and share of Meyerding grades
+    that differ from the truth, over ``n_cases`` phantom spines with slips of 0–60 % at ``level``."""
+    from lumbarlab.measure import meyerding_grade, meyerding_slip
+    from lumbarlab.phantom import sample_params
+    from lumbarlab.phantom.anatomy import build_spine
+
+    lower = {"L3": "L4", "L4": "L5", "L5": "S1"}.get(level)
+    if lower is None:
+        raise LumbarLabError(f"level must be L3, L4 or L5, got {level!r}.")
+    rng = np.random.default_rng([seed, 41])
+    cases = []
+    for i in range(n_cases):
+        slip = float(rng.uniform(0.0, 60.0))
+        spine = build_spine(sample_params(seed * 7919 + i, slip={level: slip}))
+        pair = {}
+        for name in (level, lower):
+            v = spine.vertebrae[name]
+            c = v.to_world(v.lateral_corners_local())
+            pair[name] = np.stack([-c[:, 1], -c[:, 2]], 1)  # lateral view in mm, anterior left
+        cases.append((slip, pair))
+    out = {"sd_mm": [], "mean_abs_slip_error": [], "grade_flip_rate": []}
+    for sd in sds_mm:
+        errors, flips = [], []
+        for slip, pair in cases:
+            noisy = jitter(pair, sd, (1.0, 1.0), rng)
+            measured = meyerding_slip(noisy[level], noisy[lower], names=(level, lower))
+            errors.append(abs(measured - slip))
+            flips.append(meyerding_grade(measured) != meyerding_grade(slip))
+        out["sd_mm"].append(float(sd))
+        out["mean_abs_slip_error"].append(float(np.mean(errors)))
+        out["grade_flip_rate"].append(float(np.mean(flips)))
+    return out
+
+
+class LandmarkJitterPanel:
+    """A slider of landmark error (mm) over one phantom radiograph and the grade-flip curve."""
+
+    def __init__(self, seed: int = 0, slip: float = 24.0, fracture: float = 22.0, curve: dict | None = None, size: int = 256):
+        import ipywidgets as w
+
+        from lumbarlab.phantom import sample_params
+        from lumbarlab.phantom.fast2d import lateral_radiograph
+
+        self.rad = lateral_radiograph(sample_params(seed, slip={"L4": slip}, fracture={"L1": fracture}), size=size)
+        self.curve = curve if curve is not None else grade_flip_curve(n_cases=100, seed=seed)
+        self.seed = seed
+        self.slider = w.FloatSlider(0.0, min=0.0, max=4.0, step=0.25, description="Landmark error (mm)",
+                                    style={"description_width": "150px"}, layout=w.Layout(width="460px"),
+                                    continuous_update=False)
+        self.image = w.Image(format="png")
+        self.text = w.HTML()
+        self.widget = w.VBox([self.slider, w.HBox([self.image, self.text])])
+        self.slider.observe(lambda _: self.update(), names="value")
+        self.update()
+
+    def measured(self, sd_mm: float | None = None):
+        from lumbarlab.measure import measure_lateral
+
+        sd = self.slider.value if sd_mm is None else sd_mm
+        rng = np.random.default_rng([self.seed, int(round(sd * 100))])
+        corners = jitter(self.rad.corners, sd, self.rad.spacing, rng)
+        return corners, measure_lateral(corners, self.rad.spacing)
+
+    def update(self) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        from lumbarlab.viz import figure_to_png, measurement_overlay
+
+        corners, rep = self.measured()
+        overlay = measurement_overlay(self.rad.image, corners, self.rad.spacing, "lateral",
+                                      f"landmark error σ = {self.slider.value:.2f} mm",
+                                      truth_corners=self.rad.corners if self.slider.value > 0 else None)
+        fig, ax = plt.subplots(figsize=(3.6, 3.0))
+        ax.plot(self.curve["sd_mm"], [100 * r for r in self.curve["grade_flip_rate"]], "o-")
+        ax.axvline(self.slider.value, color="#d62728", ls="--")
+        ax.set_xlabel("landmark error σ (mm)")
+        ax.set_ylabel("Meyerding grades changed (%)")
+        fig.tight_layout()
+        curve_png = figure_to_png(fig)
+        import base64
+
+        truth = self.rad.truth["slip_percent"]["L4"]
+        self.image.value = overlay
+        s = rep.slips["L4"]
+        self.text.value = (
+            f"<img src='data:image/png;base64,{base64.b64encode(curve_png).decode()}'/>"
+            f"<p>L4 slip: truth {truth:.1f} %, measured <b class='ll-measured-slip'>{s['slip_percent']:.1f} %</b> "
+            f"(Meyerding {s['meyerding_grade']})<br>L1 height loss: measured "
+            f"{rep.vertebrae['L1']['height_loss_percent']:.1f} % (Genant {rep.vertebrae['L1']['genant_grade']})</p>"
+            f"<p>{html.escape('Blue: true corners; yellow: jittered ones the measurement used.')}</p>"
+        )

@@ -1,0 +1,159 @@
+"""Measurements on phantom images across the parameter ranges, against the phantom's truth.
+
+Tolerances (issue #5): slip ± 2 %, angles ± 1.5°, heights ± 1 mm; corners → mask → corners ≤ 1 px.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lumbarlab.errors import LumbarLabError
+from lumbarlab.measure import (
+    canal_ap_diameter,
+    corners_from_label_image,
+    corners_from_mask,
+    corners_to_mask,
+    heights_from_label_map,
+    measure_ap,
+    measure_label_map,
+    measure_lateral,
+    trabecular_hu,
+)
+from lumbarlab.phantom import LUMBAR, VERSE_LABEL, make_case, sample_params
+from lumbarlab.phantom.fast2d import lateral_radiograph
+
+CASES = [  # (seed, pathology)
+    (0, {}),
+    (1, {"slip": {"L4": 18.0}}),
+    (2, {"slip": {"L5": 42.0}, "fracture": {"L1": 30.0}}),
+    (3, {"slip": {"L3": 60.0}, "fracture": {"L2": 45.0}}),
+    (4, {"fracture": {"L3": 22.0}, "pfirrmann": {"L4-L5": 5}}),
+    (5, {"slip": {"L4": 33.0}, "fracture": {"L4": 35.0}}),
+]
+BODIES = {VERSE_LABEL[n]: n for n in ("L1", "L2", "L3", "L4", "L5")}
+
+
+def _check_lateral(report, case_params, spine):
+    for level in ("L1", "L2", "L3", "L4"):
+        assert report.slips[level]["slip_percent"] == pytest.approx(case_params.slip.get(level, 0.0), abs=2.0), level
+    for level in LUMBAR:
+        v = spine.vertebrae[level]
+        h = report.vertebrae[level]
+        assert h["anterior"] == pytest.approx(v.ha, abs=1.0) and h["posterior"] == pytest.approx(v.hp, abs=1.0)
+        loss = case_params.fracture.get(level, 0.0)
+        if loss >= 20:
+            assert h["height_loss_percent"] == pytest.approx(loss, abs=3.0), level
+
+
+@pytest.mark.parametrize("seed,pathology", CASES)
+def test_lateral_report_from_annotated_corners(seed, pathology):
+    params = sample_params(seed, **pathology)
+    rad = lateral_radiograph(params, size=256, noise=False)
+    report = measure_lateral(rad.corners, rad.spacing)
+    case = make_case(params, shape=(48, 48, 64), spacing=4.0, noise=False, modalities=("ct",))
+    _check_lateral(report, params, case.spine)
+    assert report.lordosis_L1_S1 == pytest.approx(case.truth["lordosis_L1_S1_deg"], abs=1.5)
+    assert report.sacral_slope == pytest.approx(params.sacral_slope, abs=1.5)
+    for disc, d in report.discs.items():
+        if disc.split("-")[0] in params.slip:
+            continue  # a slipped disc's middle height spans the shift
+        truth = case.truth["discs"][disc]
+        assert d["anterior"] == pytest.approx(truth["height_anterior_mm"], abs=1.0)
+        assert d["posterior"] == pytest.approx(truth["height_posterior_mm"], abs=1.0)
+
+
+@pytest.mark.parametrize("seed,pathology", CASES)
+def test_lateral_report_from_a_predicted_mask(seed, pathology):
+    """Measurements survive the trip through a segmentation: corners recovered from the body mask."""
+    params = sample_params(seed, **pathology)
+    rad = lateral_radiograph(params, size=512, noise=False)
+    corners = corners_from_label_image(rad.body_labels, BODIES)
+    for name, c in corners.items():  # projected (not rasterised) masks: within 1.5 px of the truth
+        assert np.linalg.norm(c - rad.corners[name], axis=1).max() <= 1.5, name
+    s1 = rad.corners["S1"]  # only S1's superior endplate is in view; take it from the annotation
+    report = measure_lateral({**corners, "S1": s1}, rad.spacing)
+    case = make_case(params, shape=(48, 48, 64), spacing=4.0, noise=False, modalities=("ct",))
+    _check_lateral(report, params, case.spine)
+
+
+@pytest.mark.parametrize("cobb", [0.0, 12.0, 25.0, 40.0])
+def test_ap_report_cobb(cobb):
+    case = make_case(sample_params(6, cobb=cobb, scoliosis_side="right"), shape=(64, 64, 96), spacing=2.5, noise=False)
+    report = measure_ap(case.ap.corners, case.ap.spacing)
+    assert report.cobb == pytest.approx(cobb, abs=1.5)
+    assert "Cobb angle" in str(report)
+
+
+@settings(max_examples=40, deadline=None)
+@given(x=st.floats(40, 120), y=st.floats(40, 120), w=st.floats(25, 60), h=st.floats(18, 40),
+       tilt=st.floats(-25, 25), wedge=st.floats(0, 0.4))
+def test_corners_mask_corners_round_trip(x, y, w, h, tilt, wedge):
+    """A quadrilateral body (tilted, wedged) → raster mask → corners: within 1 pixel."""
+    t = np.radians(tilt)
+    local = np.array([[-w / 2, -h / 2 * (1 - wedge)], [w / 2, -h / 2], [w / 2, h / 2], [-w / 2, h / 2]])
+    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    corners = local @ rot.T + [x, y]
+    mask = corners_to_mask(corners, (180, 180))
+    back = corners_from_mask(mask)
+    assert np.abs(back - corners).max() <= 1.0
+
+
+def test_label_map_measurements_against_truth():
+    params = sample_params(7, fracture={"L2": 35.0}, fracture_type="biconcave", stenosis=9.0, bmd=100.0)
+    case = make_case(params, noise=True, modalities=("ct",))
+    for level in ("L1", "L2", "L3", "L4"):
+        v = case.spine.vertebrae[level]
+        h = heights_from_label_map(case.labels, level)
+        assert h["anterior"] == pytest.approx(v.ha, abs=1.0), level
+        assert h["posterior"] == pytest.approx(v.hp, abs=1.0), level
+        assert h["middle"] == pytest.approx(v.hm, abs=1.0), level  # the central depression shows
+        assert canal_ap_diameter(case.labels, level) == pytest.approx(9.0, abs=1.0)
+    assert trabecular_hu(case.ct, case.labels, "L1") == pytest.approx(100.0, abs=10.0)
+    report = measure_label_map(case.labels, case.ct)
+    assert report.vertebrae["L2"]["genant_grade"] == 2
+    assert report.vertebrae["L1"]["bone_density"] == "osteoporosis"
+    assert report.vertebrae["T12"]["truncated"] is True
+
+
+@pytest.mark.parametrize("bad,message", [
+    ({"L1": np.zeros((4, 2)), "L2": np.eye(4, 2) * 30}, "L1"),
+    ({"L1": [[0, 0], [10, 0], [20, 0], [30, 0]], "L2": [[0, 40], [40, 40], [40, 70], [0, 70]]}, "collinear"),
+    ({"L1": [[0, 0], [40, 0], [40, 30], [0, 30]], "L3": [[0, 80], [40, 80], [40, 110], [0, 110]]}, "L2"),
+    ({"L1": [[0, 0], [40, 0], [40, 30], [0, 30]]}, "at least two"),
+    ({"L9": [[0, 0], [40, 0], [40, 30], [0, 30]], "L1": [[0, 0], [40, 0], [40, 30], [0, 30]]}, "L9"),
+])
+def test_degenerate_input_names_the_level(bad, message):
+    with pytest.raises(LumbarLabError, match=message):
+        measure_lateral({k: np.asarray(v, float) for k, v in bad.items()})
+
+
+def test_empty_mask_names_the_level():
+    with pytest.raises(LumbarLabError, match="L4: the mask is empty"):
+        corners_from_mask(np.zeros((20, 20)), name="L4")
+
+
+def test_measure_cli_corners_and_mask(tmp_path):
+    run = [sys.executable, "-m", "lumbarlab"]
+    subprocess.run([*run, "phantom", "--out", str(tmp_path), "--seed", "2", "--slip", "L4:25", "--fracture", "L1:30"],
+                   check=True, capture_output=True)
+    case = tmp_path / "phantom0002"
+    res = subprocess.run([*run, "measure", "--corners", str(case / "xray/phantom0002_lateral.csv"), "--view", "lateral",
+                          "--spacing", "1.0"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["slips"]["L4"]["slip_percent"] == pytest.approx(25.0, abs=2.0)
+    assert out["vertebrae"]["L1"]["genant_grade"] == 2
+    res = subprocess.run([*run, "measure", "--mask", str(case / "ct/sub-phantom0002_seg-vert_msk.nii.gz"),
+                          "--ct", str(case / "ct/sub-phantom0002_ct.nii.gz")], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["vertebrae"]["L1"]["height_loss_percent"] == pytest.approx(30.0, abs=4.0)
+    res = subprocess.run([*run, "measure", "--corners", str(tmp_path / "missing.csv")], capture_output=True, text=True)
+    assert res.returncode == 2 and "missing.csv" in res.stderr
