@@ -94,7 +94,8 @@ def canal_ap_diameter(labels: Volume, level: str) -> float:
     # walk backwards from the posterior wall through the canal
     t = np.arange(0.0, 60.0 / min(spacing), 0.1)
     pts = mid_post[None] - t[:, None] * d[None]
-    inside = ndimage.map_coordinates(canal.astype(float), [pts[:, 1], pts[:, 0]], order=0, mode="constant") > 0.5
+    # linear interpolation puts the edge half-way between an inside and an outside voxel centre
+    inside = ndimage.map_coordinates(canal.astype(float), [pts[:, 1], pts[:, 0]], order=1, mode="constant") >= 0.5
     if not inside.any():
         raise LumbarLabError(f"{level}: no canal found behind the vertebral body.")
     step_mm = 0.1 * np.linalg.norm(d * np.array([spacing[1], spacing[0]]))

@@ -1,9 +1,10 @@
 """Landmarks from masks and back: vertebral-body corners from a 2D segmentation, corner CSVs,
 centroids of 3D label maps.
 
-Corners are recovered as the extreme boundary points along the body's diagonals: the
-minimum-area bounding rectangle gives the endplate direction e1 and the height direction e2,
-and each corner maximises ±(p·e1) ± (p·e2). On a quadrilateral body this returns its vertices within a pixel,
+Corners are recovered in two steps: the extreme boundary points along the body's diagonals
+(the minimum-area bounding rectangle gives the endplate direction e1 and the height direction e2,
+and each rough corner maximises ±(p·e1) ± (p·e2)), then lines fitted to the four sides'
+boundary pixels, intersected for sub-pixel corners. On a quadrilateral body this returns its vertices within a pixel,
 so measurements can run on a model's predicted mask, not only on annotated corners.
 """
 
@@ -51,17 +52,56 @@ def corners_from_mask(mask: np.ndarray, first_side: str = "left", name: str = "v
         e2 = -e2
     rel = pts - centre
     a, b = rel @ e1, rel @ e2
-    # Pixel centres sit half a pixel inside the outline: push each corner out along its diagonal.
-    out = []
-    for s1, s2 in ((-1, -1), (1, -1), (1, 1), (-1, 1)):  # sup-left, sup-right, inf-right, inf-left
-        i = int(np.argmax(s1 * a + s2 * b))
-        out.append(pts[i] + 0.5 * np.sign(s1 * e1 + s2 * e2))
-    corners = np.array(out)
+    rough = np.array([pts[int(np.argmax(s1 * a + s2 * b))] for s1, s2 in ((-1, -1), (1, -1), (1, 1), (-1, 1))])
+    corners = _refine_corners(pts, rough, centre)
     if first_side == "right":
         corners = corners[[1, 0, 3, 2]]
     elif first_side != "left":
         raise LumbarLabError(f"first_side must be 'left' or 'right', got {first_side!r}.")
     return corners
+
+
+def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    d = b - a
+    t = np.clip(((p - a) @ d) / max(float(d @ d), 1e-9), 0.0, 1.0)
+    return np.linalg.norm(p - (a + t[:, None] * d), axis=1)
+
+
+def _refine_corners(pts: np.ndarray, rough: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """Sub-pixel corners: fit a line to each side's boundary pixels (total least squares, away from
+    the corners), move it half a pixel outwards (pixel centres lie inside the outline) and intersect
+    neighbouring sides. Falls back to the extreme pixels when a side is too short to fit."""
+    sides = [(rough[i], rough[(i + 1) % 4]) for i in range(4)]
+    dist = np.stack([_segment_distance(pts, a, b) for a, b in sides], axis=1)
+    owner = np.argmin(dist, axis=1)
+    lines = []
+    for i, (a, b) in enumerate(sides):
+        to_end = np.minimum(np.linalg.norm(pts - a, axis=1), np.linalg.norm(pts - b, axis=1))
+        # only the side's ends: an endplate may be concave (biconcave fracture) in its middle
+        reach = max(0.3 * float(np.linalg.norm(b - a)), 4.0)
+        sel = pts[(owner == i) & (to_end >= 2.0) & (to_end <= reach)]
+        if len(sel) < 3:
+            return rough + 0.5 * np.sign(rough - centre)
+        mean = sel.mean(axis=0)
+        _, _, vt = np.linalg.svd(sel - mean)
+        direction = vt[0]
+        normal = np.array([-direction[1], direction[0]])
+        if (mean - centre) @ normal < 0:
+            normal = -normal
+        lines.append((mean + 0.5 * normal, direction))
+    out = []
+    for i in range(4):  # corner i joins side i-1 and side i
+        (p1, d1), (p2, d2) = lines[i - 1], lines[i]
+        m = np.array([d1, -d2]).T
+        if abs(np.linalg.det(m)) < 1e-6:
+            return rough + 0.5 * np.sign(rough - centre)
+        t = np.linalg.solve(m, p2 - p1)
+        out.append(p1 + t[0] * d1)
+    out = np.array(out)
+    fallback = rough + 0.5 * np.sign(rough - centre)
+    far = np.linalg.norm(out - fallback, axis=1) > 2.0  # a poor fit (ragged mask): keep the extreme pixel
+    out[far] = fallback[far]
+    return out
 
 
 def _endplate_axis(pts: np.ndarray) -> np.ndarray:

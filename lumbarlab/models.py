@@ -1,0 +1,280 @@
+"""One function builds a network for a task from MONAI's networks, 2D or 3D.
+
+``build_model(task, arch=None, spatial_dims=2, size="small", in_channels=1, out_channels=...)``
+
+| task | archs (first is the default) | output |
+| --- | --- | --- |
+| ``classification`` | ``resnet``, ``densenet121``, ``efficientnet``, ``mobilenet`` | logits (B, K) |
+| ``segmentation`` | ``unet``, ``segresnet``, ``swinunetr`` | logits (B, K, *spatial) |
+| ``landmarks`` | ``unet`` (one heatmap per landmark; decode with :func:`decode_heatmaps`) | (B, K, *spatial) |
+| ``detection`` | ``retinanet`` (MONAI's RetinaNetDetector on a ResNet-FPN) | detector |
+| ``reconstruction`` | ``dncnn`` (residual denoiser, Zhang et al., IEEE TIP 2017) | image (B, C, *spatial) |
+| ``registration`` | ``localnet`` (dense field), ``globalnet`` (affine) + :class:`RegistrationNet` warp | (warped, field) |
+
+Sizes ``tiny`` / ``small`` / ``base`` scale the widths so that CPU lessons stay fast.
+``mobilenet`` is a compact depthwise-separable network (Howard et al., "MobileNets", 2017) — the
+survey's point that compact networks can match large ones on small spine datasets.
+:func:`describe` reports parameters and FLOPs in one call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from lumbarlab.errors import LumbarLabError
+
+__all__ = ["build_model", "describe", "ModelSummary", "MobileNetLike", "DnCNN", "RegistrationNet", "ResNetFPN",
+           "decode_heatmaps", "TASKS"]
+
+TASKS = {
+    "classification": ("resnet", "densenet121", "efficientnet", "mobilenet"),
+    "segmentation": ("unet", "segresnet", "swinunetr"),
+    "landmarks": ("unet",),
+    "detection": ("retinanet",),
+    "reconstruction": ("dncnn",),
+    "registration": ("localnet", "globalnet"),
+}
+_WIDTH = {"tiny": 8, "small": 16, "base": 32}
+
+
+def _conv(dims: int):
+    return nn.Conv2d if dims == 2 else nn.Conv3d
+
+
+def _norm(dims: int):
+    return nn.BatchNorm2d if dims == 2 else nn.BatchNorm3d
+
+
+class MobileNetLike(nn.Module):
+    """A compact classifier of depthwise-separable convolution blocks (MobileNet v1 style)."""
+
+    def __init__(self, spatial_dims: int, in_channels: int, num_classes: int, width: int = 16, blocks: int = 4):
+        super().__init__()
+        conv, norm = _conv(spatial_dims), _norm(spatial_dims)
+        layers: list[nn.Module] = [conv(in_channels, width, 3, stride=2, padding=1, bias=False), norm(width), nn.ReLU6(True)]
+        ch = width
+        for _ in range(blocks):
+            out = ch * 2
+            layers += [
+                conv(ch, ch, 3, stride=2, padding=1, groups=ch, bias=False), norm(ch), nn.ReLU6(True),  # depthwise
+                conv(ch, out, 1, bias=False), norm(out), nn.ReLU6(True),  # pointwise
+            ]
+            ch = out
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1) if spatial_dims == 2 else nn.AdaptiveAvgPool3d(1)
+        self.classifier = nn.Linear(ch, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
+
+
+class DnCNN(nn.Module):
+    """Residual denoiser: predicts the noise and subtracts it (Zhang et al., IEEE TIP 2017)."""
+
+    def __init__(self, spatial_dims: int, channels: int = 1, width: int = 32, depth: int = 8):
+        super().__init__()
+        conv, norm = _conv(spatial_dims), _norm(spatial_dims)
+        layers: list[nn.Module] = [conv(channels, width, 3, padding=1), nn.ReLU(True)]
+        for _ in range(depth - 2):
+            layers += [conv(width, width, 3, padding=1, bias=False), norm(width), nn.ReLU(True)]
+        layers.append(conv(width, channels, 3, padding=1))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x - self.body(x)
+
+
+class RegistrationNet(nn.Module):
+    """Moving + fixed images → (warped moving image, deformation field) with MONAI's ``Warp``.
+
+    ``GlobalNet`` predicts an affine transform as a dense field; ``LocalNet`` a dense displacement.
+    """
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        from monai.networks.blocks import Warp
+
+        self.net = net
+        self.warp = Warp(mode="bilinear", padding_mode="border")
+
+    def forward(self, moving: torch.Tensor, fixed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        field = self.net(torch.cat([moving, fixed], dim=1))
+        return self.warp(moving, field), field
+
+
+class ResNetFPN(nn.Module):
+    """ResNet layers 1–2 under MONAI's FeaturePyramidNetwork — what MONAI's
+    ``resnet_fpn_feature_extractor`` builds, without its torchvision dependency (PyPI's
+    torchvision does not import beside the CPU torch build this lab pins)."""
+
+    def __init__(self, backbone: nn.Module, spatial_dims: int, in_channels_list: list[int], out_channels: int):
+        super().__init__()
+        from monai.networks.blocks.feature_pyramid_network import FeaturePyramidNetwork, LastLevelMaxPool
+
+        self.backbone = backbone
+        self.fpn = FeaturePyramidNetwork(spatial_dims=spatial_dims, in_channels_list=in_channels_list,
+                                         out_channels=out_channels, extra_blocks=LastLevelMaxPool(spatial_dims))
+        self.out_channels = out_channels
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        from collections import OrderedDict
+
+        b = self.backbone
+        x = b.act(b.bn1(b.conv1(x)))
+        if not b.no_max_pool:
+            x = b.maxpool(x)
+        c1 = b.layer1(x)
+        c2 = b.layer2(c1)
+        return self.fpn(OrderedDict([("1", c1), ("2", c2)]))
+
+
+def decode_heatmaps(heatmaps: torch.Tensor, beta: float = 50.0) -> torch.Tensor:
+    """Sub-pixel landmark positions from heatmaps (B, K, H, W[, D]) by soft-argmax around the peak.
+
+    Returns (B, K, dims) coordinates in index order (row, col[, slice]) → (B, K, 2|3) as (x=col, y=row)
+    for 2D. ``beta`` sharpens the softmax so distant noise does not pull the estimate.
+    """
+    b, k = heatmaps.shape[:2]
+    spatial = heatmaps.shape[2:]
+    flat = heatmaps.reshape(b, k, -1).float()
+    weights = torch.softmax(beta * (flat - flat.amax(dim=-1, keepdim=True)), dim=-1)
+    grids = torch.meshgrid(*[torch.arange(n, dtype=torch.float32, device=heatmaps.device) for n in spatial], indexing="ij")
+    coords = torch.stack([(weights * g.reshape(1, 1, -1)).sum(-1) for g in grids], dim=-1)
+    if len(spatial) == 2:
+        coords = coords.flip(-1)  # (row, col) → (x, y)
+    return coords
+
+
+def _classifier(arch: str, dims: int, size: str, cin: int, cout: int) -> nn.Module:
+    from monai.networks import nets
+
+    w = _WIDTH[size]
+    if arch == "resnet":
+        return nets.ResNet("basic", [1, 1, 1, 1] if size == "tiny" else [2, 2, 2, 2], [w, 2 * w, 4 * w, 8 * w],
+                           spatial_dims=dims, n_input_channels=cin, num_classes=cout)
+    if arch == "densenet121":
+        if size == "base":
+            return nets.DenseNet121(spatial_dims=dims, in_channels=cin, out_channels=cout)
+        return nets.DenseNet(spatial_dims=dims, in_channels=cin, out_channels=cout, init_features=2 * w,
+                             growth_rate=w // 2 if size == "tiny" else w, block_config=(2, 4, 8, 4) if size == "tiny" else (6, 12, 24, 16))
+    if arch == "efficientnet":
+        model = {"tiny": "efficientnet-b0", "small": "efficientnet-b0", "base": "efficientnet-b2"}[size]
+        return nets.EfficientNetBN(model, pretrained=False, spatial_dims=dims, in_channels=cin, num_classes=cout)
+    return MobileNetLike(dims, cin, cout, width=w, blocks=4)
+
+
+def _segmenter(arch: str, dims: int, size: str, cin: int, cout: int) -> nn.Module:
+    from monai.networks import nets
+
+    w = _WIDTH[size]
+    if arch == "unet":
+        return nets.UNet(spatial_dims=dims, in_channels=cin, out_channels=cout,
+                         channels=(w, 2 * w, 4 * w, 8 * w, 16 * w), strides=(2, 2, 2, 2), num_res_units=2)
+    if arch == "segresnet":
+        return nets.SegResNet(spatial_dims=dims, in_channels=cin, out_channels=cout, init_filters=w)
+    return nets.SwinUNETR(in_channels=cin, out_channels=cout, spatial_dims=dims, feature_size=max(12, 12 * (w // 8)),
+                          depths=(1, 1, 1, 1) if size == "tiny" else (2, 2, 2, 2))
+
+
+def _detector(dims: int, size: str, cin: int, cout: int) -> nn.Module:
+    try:  # MONAI's detector matches anchors with torchvision's Matcher
+        import torchvision  # noqa: F401
+    except ImportError as exc:
+        raise LumbarLabError(
+            "MONAI's RetinaNetDetector needs torchvision, which is not installed (PyPI's torchvision does not "
+            "import beside the pinned CPU torch). Install a matching torch + torchvision pair to use detection."
+        ) from exc
+    from monai.apps.detection.networks.retinanet_detector import RetinaNetDetector
+    from monai.apps.detection.networks.retinanet_network import RetinaNet
+    from monai.apps.detection.utils.anchor_utils import AnchorGeneratorWithAnchorShape
+    from monai.networks import nets
+
+    w = _WIDTH[size]
+    backbone = nets.ResNet("basic", [1, 1, 1, 1], [w, 2 * w, 4 * w, 8 * w], spatial_dims=dims, n_input_channels=cin,
+                           conv1_t_stride=2, num_classes=1)
+    features = ResNetFPN(backbone, dims, [w, 2 * w], out_channels=w)
+    shapes = ((32, 24), (48, 32), (64, 48)) if dims == 2 else ((32, 24, 32), (48, 32, 48))
+    anchors = AnchorGeneratorWithAnchorShape(feature_map_scales=(1, 2, 4), base_anchor_shapes=shapes)
+    net = RetinaNet(dims, cout, anchors.num_anchors_per_location()[0], features, size_divisible=16)
+    detector = RetinaNetDetector(net, anchors, spatial_dims=dims, num_classes=cout, size_divisible=16)
+    detector.set_target_keys(box_key="boxes", label_key="labels")
+    detector.set_box_selector_parameters(score_thresh=0.05, topk_candidates_per_level=300, nms_thresh=0.3,
+                                         detections_per_img=20)
+    detector.set_atss_matcher(num_candidates=4, center_in_gt=False)
+    detector.set_hard_negative_sampler(batch_size_per_image=64, positive_fraction=0.3, pool_size=20, min_neg=16)
+    return detector
+
+
+def build_model(task: str, arch: str | None = None, spatial_dims: int = 2, size: str = "small", in_channels: int = 1,
+                out_channels: int | None = None, image_size: tuple[int, ...] | None = None) -> nn.Module:
+    """Build the network for ``task`` (see the module table); raises LumbarLabError for a bad combination.
+
+    Args:
+        out_channels: classes (classification, segmentation incl. background, detection), landmarks
+            (heatmaps), or image channels (reconstruction). Registration ignores it.
+        image_size: needed by ``globalnet`` (the affine head is sized to the image).
+    """
+    if task not in TASKS:
+        raise LumbarLabError(f"unknown task {task!r}; choose from {', '.join(TASKS)}.")
+    arch = arch or TASKS[task][0]
+    if arch not in TASKS[task]:
+        raise LumbarLabError(f"{task} offers {', '.join(TASKS[task])}, not {arch!r}.")
+    if spatial_dims not in (2, 3):
+        raise LumbarLabError(f"spatial_dims must be 2 or 3, got {spatial_dims}.")
+    if size not in _WIDTH:
+        raise LumbarLabError(f"size must be tiny, small or base, got {size!r}.")
+    cout = out_channels or {"classification": 2, "segmentation": 2, "landmarks": 4, "detection": 1,
+                            "reconstruction": in_channels, "registration": spatial_dims}[task]
+    if task == "classification":
+        return _classifier(arch, spatial_dims, size, in_channels, cout)
+    if task in ("segmentation", "landmarks"):
+        return _segmenter(arch, spatial_dims, size, in_channels, cout)
+    if task == "detection":
+        return _detector(spatial_dims, size, in_channels, cout)
+    if task == "reconstruction":
+        return DnCNN(spatial_dims, in_channels, width=2 * _WIDTH[size], depth={"tiny": 5, "small": 8, "base": 12}[size])
+    from monai.networks import nets
+
+    w = _WIDTH[size]
+    if arch == "globalnet":
+        if image_size is None:
+            raise LumbarLabError("globalnet needs image_size=(H, W[, D]) to size its affine head.")
+        net = nets.GlobalNet(image_size=list(image_size), spatial_dims=spatial_dims, in_channels=2 * in_channels,
+                             num_channel_initial=w, depth=3)
+    else:
+        net = nets.LocalNet(spatial_dims=spatial_dims, in_channels=2 * in_channels, num_channel_initial=w,
+                            extract_levels=(0, 1, 2, 3), out_channels=spatial_dims)
+    return RegistrationNet(net)
+
+
+@dataclass
+class ModelSummary:
+    parameters: int
+    flops: int | None
+    input_shape: tuple[int, ...]
+
+    def __str__(self) -> str:
+        flops = f"{self.flops / 1e9:.3f} GFLOPs" if self.flops is not None else "FLOPs n/a"
+        return f"{self.parameters / 1e6:.3f} M parameters, {flops} for input {self.input_shape}"
+
+
+def describe(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> ModelSummary:
+    """Parameter count and FLOPs (one forward pass of ``input_shape``, counted by PyTorch's
+    ``FlopCounterMode``; a multiply-add counts as 2 FLOPs)."""
+    params = sum(p.numel() for p in model.parameters())
+    flops = None
+    if input_shape is not None:
+        from torch.utils.flop_counter import FlopCounterMode
+
+        was_training = model.training
+        model.eval()
+        device = next(model.parameters()).device
+        counter = FlopCounterMode(display=False)
+        with torch.no_grad(), counter:
+            model(torch.zeros(input_shape, device=device))
+        flops = int(counter.get_total_flops())
+        model.train(was_training)
+    return ModelSummary(params, flops, tuple(input_shape) if input_shape else ())
