@@ -45,7 +45,10 @@ def distributed_setup() -> tuple[int, int]:
     if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) == 1:
         return 0, 1
     if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        from lumbarlab.device import get_device
+
+        # nccl only when this process computes on a GPU (LUMBARLAB_DEVICE=cpu on a GPU box → gloo)
+        backend = "nccl" if get_device().type == "cuda" else "gloo"
         dist.init_process_group(backend)
         if backend == "nccl":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))

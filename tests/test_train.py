@@ -9,14 +9,13 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import REPO
 from torch.utils.data import DataLoader, TensorDataset
 
 from lumbarlab.errors import LumbarLabError
 from lumbarlab.models import build_model
 from lumbarlab.phantom.fast2d import lateral_radiographs
 from lumbarlab.train import fit, load_checkpoint
-
-from conftest import REPO
 
 
 @pytest.fixture(scope="module")
