@@ -14,12 +14,12 @@ On a GPU the 3D sliding window (160³ volume, 96³ window) is timed too.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
 
 import torch
+from _report import emit
 
 
 def _sync(device):
@@ -97,11 +97,7 @@ def main() -> None:
         p3 = Predictor(net3d, spatial_dims=3, output="labels", roi_size=(96, 96, 96), batch_size=8)
         result["sliding_window_160_roi96_plain_ms"] = round(1000 * _timed(plain3d, device), 1)
         result["sliding_window_160_roi96_predictor_ms"] = round(1000 * _timed(lambda: p3(vol), device), 1)
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as fh:
-            fh.write(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import platform
 import time
 
 import numpy as np
+from _report import emit
 
 
 def _p(values, q):
@@ -107,11 +107,7 @@ def main() -> None:
     }
     result["within_goal"] = (result["classification_1000_scores"]["ours_ms_p95"] <= 50
                              and result["segmentation_256x256"]["ours_ms_p95"] <= 50)
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as fh:
-            fh.write(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,12 @@ volume and project it — instead of the fast chord-length generator.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
 import time
+
+from _report import emit
 
 
 def _timed(fn, repeats: int) -> list[float]:
@@ -75,11 +76,7 @@ def main() -> None:
             "speedup_vs_volume_projection": round(statistics.median(plain) / per_image, 1),
         },
     }
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as fh:
-            fh.write(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":
