@@ -18,7 +18,7 @@ from lumbarlab.measure import (
     vertebral_heights,
 )
 from lumbarlab.phantom.anatomy import Spine, build_spine
-from lumbarlab.phantom.labels import LUMBAR, VERSE_LABEL, VERTEBRAE, Material
+from lumbarlab.phantom.labels import VERSE_LABEL, VERTEBRAE, Material
 from lumbarlab.phantom.params import PhantomParams, sample_params
 from lumbarlab.phantom.render import (
     MU_WATER_PER_MM,
@@ -268,6 +268,3 @@ def make_case(
             rad.truth = case.truth
     return case
 
-
-def lumbar_levels() -> tuple[str, ...]:
-    return LUMBAR

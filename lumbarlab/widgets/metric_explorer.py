@@ -20,7 +20,7 @@ import html
 import numpy as np
 
 from lumbarlab.errors import LumbarLabError
-from lumbarlab.metrics import average_precision, box_iou, precision_recall_curve, roc_auc, roc_curve
+from lumbarlab.metrics import average_precision, precision_recall_curve, roc_auc, roc_curve
 from lumbarlab.metrics._common import as_array, check_finite
 from lumbarlab.widgets.svg import curve_svg, png_data_uri
 
@@ -199,8 +199,7 @@ class DetectionPanel:
         self.pred = as_array(pred_boxes, "pred_boxes", dtype=float).reshape(-1, 4)
         self.scores = as_array(pred_scores, "pred_scores", dtype=float).ravel()
         self.names = gt_names or [str(i) for i in range(len(self.gt))]
-        self._order = np.argsort(-self.scores, kind="mergesort")
-        self._ious = box_iou(self.pred[self._order], self.gt)
+        self._order = np.argsort(-self.scores, kind="mergesort")  # the order match_detections uses
         span = np.ptp(self.image) or 1.0
         self._uri = png_data_uri(((self.image - self.image.min()) / span * 255).astype(np.uint8))
         self.slider, self.box = _threshold_controls("IoU threshold", threshold, 0.05, 0.95, 0.01, "ll-iou-threshold")
@@ -215,16 +214,13 @@ class DetectionPanel:
         self.update()
 
     def _match(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """TP flags per detection (in score order) and which truth boxes were found, at IoU ``t``."""
+        from lumbarlab.metrics import match_detections
+
+        m = match_detections(self.pred, self.scores, self.gt, t)
         taken = np.zeros(len(self.gt), dtype=bool)
-        tp = np.zeros(len(self.pred), dtype=bool)
-        for i in range(len(self.pred)):  # greedy, in score order (as lumbarlab.metrics.match_detections)
-            if not len(self.gt):
-                break
-            cand = np.where(taken, -1.0, self._ious[i])
-            j = int(np.argmax(cand))
-            if cand[j] >= t:
-                taken[j], tp[i] = True, True
-        return tp, taken
+        taken[m.matched_gt[m.matched_gt >= 0]] = True
+        return m.true_positive, taken
 
     def values(self, threshold: float | None = None) -> dict[str, float]:
         from lumbarlab.metrics import detection_average_precision
