@@ -184,6 +184,40 @@ def _cmd_measure(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_zoo(args: argparse.Namespace) -> int:
+    from lumbarlab import zoo
+
+    folder = Path(args.folder) if args.folder else None
+    if args.action == "list":
+        found = zoo.entries(folder)
+        print(f"{'name':16} {'task':15} {'floor':18} {'test metrics':58} {'size':>8}")
+        for name, recipe in zoo.RECIPES.items():
+            metric, op, value = recipe.floor
+            entry = found.get(name)
+            shown = ", ".join(f"{k}={v:.4g}" for k, v in entry.metrics.items()) if entry else "not trained"
+            size = f"{entry.bytes / 2**20:.2f} MB" if entry else "-"
+            print(f"{name:16} {recipe.task:15} {f'{metric} {op} {value}':18} {shown:58} {size:>8}")
+        return 0
+    if args.action == "verify":
+        names = [zoo.resolve(args.name).name] if args.name else list(zoo.RECIPES)
+        results = [zoo.verify(n, folder) for n in names]
+        for r in results:
+            print(r)
+        return 0 if all(r.ok for r in results) else 1
+    if not args.name:
+        raise LumbarLabError("zoo train needs a model name or task, e.g. `lumbarlab zoo train xray-slip`.")
+    out = zoo.weights_dir() if args.install else (Path(args.out) if args.out else None)
+    entry = zoo.train(args.name, out)
+    shipped = zoo.entries().get(entry.name)
+    print(json.dumps({"name": entry.name, "file": entry.file, "sha256": entry.sha256, "metrics": entry.metrics,
+                      "train_seconds": entry.provenance["train_seconds"]}, indent=1))
+    if shipped is not None and not args.install:
+        same = "identical to" if shipped.sha256 == entry.sha256 else "differs from"
+        print(f"sha256 {same} the shipped checkpoint (bit-identical needs the same torch build and thread count); "
+              f"shipped metrics: {shipped.metrics}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lumbarlab", description="A lab for deep learning on lumbar spine images.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -236,6 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shape", type=int, nargs=3, default=[160, 160, 200], metavar=("X", "Y", "Z"))
     p.add_argument("--spacing", type=float, nargs="+", default=[1.0], help="mm (one value or three)")
     p.set_defaults(func=_cmd_phantom)
+
+    p = sub.add_parser("zoo", help="list, verify or train the phantom-trained model zoo")
+    p.add_argument("action", choices=["list", "verify", "train"])
+    p.add_argument("name", nargs="?", help="xray-slip | xray-vertebrae | xray-corners (or a task name)")
+    p.add_argument("--folder", help="a zoo folder other than the shipped weights (list, verify)")
+    p.add_argument("--out", help="train: where to write (default: the cache folder's zoo/)")
+    p.add_argument("--install", action="store_true", help="train: replace the shipped checkpoint and manifest entry")
+    p.set_defaults(func=_cmd_zoo)
     return parser
 
 

@@ -4,9 +4,9 @@
 
 | task | archs (first is the default) | output |
 | --- | --- | --- |
-| ``classification`` | ``resnet``, ``densenet121``, ``efficientnet``, ``mobilenet`` | logits (B, K) |
+| ``classification`` | ``resnet``, ``densenet121``, ``efficientnet``, ``mobilenet``, ``unet_encoder`` | logits (B, K) |
 | ``segmentation`` | ``unet``, ``segresnet``, ``swinunetr`` | logits (B, K, *spatial) |
-| ``landmarks`` | ``unet`` (one heatmap per landmark; decode with :func:`decode_heatmaps`) | (B, K, *spatial) |
+| ``landmarks`` | ``unet`` + 1×1 head (one heatmap per landmark; decode with :func:`decode_heatmaps`) | (B, K, *spatial) |
 | ``detection`` | ``retinanet`` (MONAI's RetinaNetDetector on a ResNet-FPN) | detector |
 | ``reconstruction`` | ``dncnn`` (residual denoiser, Zhang et al., IEEE TIP 2017) | image (B, C, *spatial) |
 | ``registration`` | ``localnet`` (dense field), ``globalnet`` (affine) + :class:`RegistrationNet` warp | (warped, field) |
@@ -27,10 +27,10 @@ from torch import nn
 from lumbarlab.errors import LumbarLabError
 
 __all__ = ["build_model", "describe", "ModelSummary", "MobileNetLike", "DnCNN", "RegistrationNet", "ResNetFPN",
-           "decode_heatmaps", "TASKS"]
+           "decode_heatmaps", "HeatmapNet", "EncoderClassifier", "unet_encoder", "TASKS"]
 
 TASKS = {
-    "classification": ("resnet", "densenet121", "efficientnet", "mobilenet"),
+    "classification": ("resnet", "densenet121", "efficientnet", "mobilenet", "unet_encoder"),
     "segmentation": ("unet", "segresnet", "swinunetr"),
     "landmarks": ("unet",),
     "detection": ("retinanet",),
@@ -131,18 +131,98 @@ class ResNetFPN(nn.Module):
         return self.fpn(OrderedDict([("1", c1), ("2", c2)]))
 
 
-def decode_heatmaps(heatmaps: torch.Tensor, beta: float = 50.0) -> torch.Tensor:
-    """Sub-pixel landmark positions from heatmaps (B, K, H, W[, D]) by soft-argmax around the peak.
+class HeatmapNet(nn.Module):
+    """A dense network with ``features`` output maps and a 1×1 convolution to one heatmap per landmark."""
 
-    Returns (B, K, dims) coordinates in index order (row, col[, slice]) → (B, K, 2|3) as (x=col, y=row)
-    for 2D. ``beta`` sharpens the softmax so distant noise does not pull the estimate.
+    def __init__(self, body: nn.Module, features: int, landmarks: int, spatial_dims: int = 2):
+        super().__init__()
+        self.body = body
+        self.act = nn.PReLU(features)
+        self.head = _conv(spatial_dims)(features, landmarks, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.act(self.body(x)))
+
+    def load_body(self, trained: nn.Module) -> int:
+        """Copy every weight of ``trained`` (e.g. a segmentation UNet of the same size) whose name and
+        shape match the body's; returns how many tensors were copied. The output layers differ."""
+        own = self.body.state_dict()
+        matching = {k: v for k, v in trained.state_dict().items() if k in own and own[k].shape == v.shape}
+        if not matching:
+            raise LumbarLabError("no weight of the given network fits this heatmap network's body.")
+        own.update(matching)
+        self.body.load_state_dict(own)
+        return len(matching)
+
+
+def unet_encoder(unet: nn.Module) -> nn.Sequential:
+    """The contracting path of a MONAI ``UNet`` (its down blocks and bottom block), sharing its modules.
+
+    MONAI nests a UNet as ``Sequential(down, SkipConnection(Sequential(down, ...)), up)``; this walks
+    the nesting and returns the down blocks in order, so a classifier can start from a segmenter.
+    """
+    blocks: list[nn.Module] = []
+    node = unet.model
+    while isinstance(node, nn.Sequential) and len(node) == 3:
+        blocks.append(node[0])
+        node = node[1].submodule
+    blocks.append(node)  # the bottom block
+    return nn.Sequential(*blocks)
+
+
+class EncoderClassifier(nn.Module):
+    """A UNet's contracting path, global average + max pooling, and a linear layer.
+
+    Built with the same widths as ``build_model("segmentation", "unet", size=...)`` so that
+    :meth:`load_encoder` can copy a trained segmenter's encoder in — transfer learning from a dense
+    task, the survey's remedy for small labelled sets.
+    """
+
+    def __init__(self, spatial_dims: int, in_channels: int, num_classes: int, size: str = "small"):
+        super().__init__()
+        self.encoder = unet_encoder(_segmenter("unet", spatial_dims, size, in_channels, 2))
+        width = 16 * _WIDTH[size]
+        pool = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d) if spatial_dims == 2 else (nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool3d)
+        self.avg, self.max = pool[0](1), pool[1](1)
+        self.dropout = nn.Dropout(0.2)
+        self.classifier = nn.Linear(2 * width, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.encoder(x)
+        return self.classifier(self.dropout(torch.cat([torch.flatten(self.avg(f), 1), torch.flatten(self.max(f), 1)], 1)))
+
+    def load_encoder(self, unet: nn.Module) -> None:
+        """Copy the weights of a trained MONAI UNet's contracting path (same size) into this encoder."""
+        try:
+            self.encoder.load_state_dict(unet_encoder(unet).state_dict())
+        except RuntimeError as exc:
+            raise LumbarLabError(f"the UNet's encoder does not match this classifier's (build both with the same size): {exc}") from exc
+
+
+def decode_heatmaps(heatmaps: torch.Tensor, beta: float = 50.0, window: int | None = None) -> torch.Tensor:
+    """Sub-pixel landmark positions from heatmaps (B, K, H, W[, D]) by soft-argmax.
+
+    ``beta`` sharpens the softmax (``beta=1`` treats the maps as logits, as the DSNT loss of
+    :mod:`lumbarlab.losses` trains them). ``window`` restricts the soft-argmax to ±window pixels
+    around each map's peak, so a second mode (the neighbouring vertebra's corner looks alike) does
+    not pull the estimate half-way. Returns (B, K, 2) as (x=col, y=row) for 2D, (B, K, 3) in index
+    order (i, j, k) for 3D.
     """
     b, k = heatmaps.shape[:2]
     spatial = heatmaps.shape[2:]
     flat = heatmaps.reshape(b, k, -1).float()
-    weights = torch.softmax(beta * (flat - flat.amax(dim=-1, keepdim=True)), dim=-1)
-    grids = torch.meshgrid(*[torch.arange(n, dtype=torch.float32, device=heatmaps.device) for n in spatial], indexing="ij")
-    coords = torch.stack([(weights * g.reshape(1, 1, -1)).sum(-1) for g in grids], dim=-1)
+    logits = beta * (flat - flat.amax(dim=-1, keepdim=True))
+    grids = [g.reshape(1, 1, -1) for g in torch.meshgrid(
+        *[torch.arange(n, dtype=torch.float32, device=heatmaps.device) for n in spatial], indexing="ij")]
+    if window is not None:
+        peak = flat.argmax(dim=-1, keepdim=True)
+        near = torch.ones_like(logits, dtype=torch.bool)
+        for g in grids:
+            centre = torch.gather(g.expand(b, k, -1), -1, peak)
+            near &= (g - centre).abs() <= window
+        logits = logits.masked_fill(~near, float("-inf"))
+    weights = torch.softmax(logits, dim=-1)
+    coords = torch.stack([(weights * g).sum(-1) for g in grids], dim=-1)
     if len(spatial) == 2:
         coords = coords.flip(-1)  # (row, col) → (x, y)
     return coords
@@ -163,6 +243,8 @@ def _classifier(arch: str, dims: int, size: str, cin: int, cout: int) -> nn.Modu
     if arch == "efficientnet":
         model = {"tiny": "efficientnet-b0", "small": "efficientnet-b0", "base": "efficientnet-b2"}[size]
         return nets.EfficientNetBN(model, pretrained=False, spatial_dims=dims, in_channels=cin, num_classes=cout)
+    if arch == "unet_encoder":
+        return EncoderClassifier(dims, cin, cout, size)
     return MobileNetLike(dims, cin, cout, width=w, blocks=4)
 
 
@@ -230,8 +312,13 @@ def build_model(task: str, arch: str | None = None, spatial_dims: int = 2, size:
                             "reconstruction": in_channels, "registration": spatial_dims}[task]
     if task == "classification":
         return _classifier(arch, spatial_dims, size, in_channels, cout)
-    if task in ("segmentation", "landmarks"):
+    if task == "segmentation":
         return _segmenter(arch, spatial_dims, size, in_channels, cout)
+    if task == "landmarks":
+        # The UNet ends in a few feature maps and a 1×1 head gives one heatmap per landmark:
+        # a full-resolution residual block with K=24 channels would triple the training cost.
+        w = _WIDTH[size]
+        return HeatmapNet(_segmenter(arch, spatial_dims, size, in_channels, w), w, cout, spatial_dims)
     if task == "detection":
         return _detector(spatial_dims, size, in_channels, cout)
     if task == "reconstruction":

@@ -167,19 +167,21 @@ def lateral_radiograph(
 
 def lateral_radiographs(
     n: int, seed: int = 0, size: int = 256, slip_fraction: float = 0.5, max_slip: float = 50.0,
-    noise: bool = True,
+    noise: bool = True, min_slip: float = 8.0,
 ) -> Iterator[Radiograph]:
     """Yield ``n`` lateral radiographs for a spondylolisthesis training set.
 
     Case ``i`` uses anatomy seed ``seed + i``; a share ``slip_fraction`` of the cases gets
-    an anterior slip of 8–``max_slip`` % at L4 or L5 (the common levels), the rest none.
+    an anterior slip of ``min_slip``–``max_slip`` % at L4 or L5 (the common levels), the rest none.
     The draw is reproducible from ``seed``.
     """
     if n < 0:
         raise LumbarLabError(f"n must be >= 0, got {n}.")
+    if not 0.0 <= min_slip <= max_slip:
+        raise LumbarLabError(f"need 0 <= min_slip <= max_slip, got {min_slip} and {max_slip}.")
     rng = np.random.default_rng([seed, 7])
     for i in range(n):
         pathology = {}
         if rng.random() < slip_fraction:
-            pathology["slip"] = {str(rng.choice(["L4", "L5"])): float(rng.uniform(8.0, max_slip))}
+            pathology["slip"] = {str(rng.choice(["L4", "L5"])): float(rng.uniform(min_slip, max_slip))}
         yield lateral_radiograph(sample_params(seed + i, **pathology), size=size, noise=noise)

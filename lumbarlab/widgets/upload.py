@@ -1,0 +1,86 @@
+"""Radiographs from uploaded bytes (PNG, JPEG, DICOM), checked before any model sees them.
+
+Every failure a user can cause — not an image, an empty or huge file, a colour photo, a truncated
+DICOM — raises :class:`LumbarLabError` with a message a dashboard can show as is.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from lumbarlab.errors import LumbarLabError
+
+__all__ = ["radiograph_from_bytes", "MAX_UPLOAD_BYTES", "fit_to_model"]
+
+#: Larger uploads are refused before decoding (a lateral radiograph is a few MB).
+MAX_UPLOAD_BYTES = 40 * 2**20
+
+
+def _is_dicom(data: bytes) -> bool:
+    return len(data) > 132 and data[128:132] == b"DICM"
+
+
+def _from_dicom(data: bytes, name: str) -> np.ndarray:
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data))
+        pixels = ds.pixel_array.astype(np.float32)
+    except Exception as exc:  # pydicom raises many types for truncated or odd files
+        raise LumbarLabError(f"{name}: could not read the DICOM pixel data ({exc.__class__.__name__}: {exc}).") from exc
+    if pixels.ndim == 3 and getattr(ds, "SamplesPerPixel", 1) == 1:
+        pixels = pixels[0]  # multi-frame: the first frame
+    if pixels.ndim != 2:
+        raise LumbarLabError(f"{name}: expected a greyscale radiograph, got pixel data of shape {pixels.shape}.")
+    pixels = pixels * float(getattr(ds, "RescaleSlope", 1) or 1) + float(getattr(ds, "RescaleIntercept", 0) or 0)
+    if str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper() == "MONOCHROME1":
+        pixels = pixels.max() - pixels  # MONOCHROME1 shows low values bright; models expect bone bright
+    return pixels
+
+
+def radiograph_from_bytes(data: bytes, name: str = "upload") -> np.ndarray:
+    """Decode an uploaded radiograph into an (H, W) float32 image scaled to [0, 1] (bone bright).
+
+    PNG and JPEG in 8 or 16 bits (colour images are converted to grey), DICOM with rescale and
+    MONOCHROME1 handled.
+    """
+    if not data:
+        raise LumbarLabError(f"{name}: the file is empty.")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise LumbarLabError(f"{name}: {len(data) / 2**20:.0f} MB is larger than the {MAX_UPLOAD_BYTES // 2**20} MB "
+                             f"this dashboard accepts; downsample the image first.")
+    if _is_dicom(data):
+        pixels = _from_dicom(data, name)
+    else:
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                img.load()
+                if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+                    pixels = np.asarray(img, dtype=np.float32)
+                else:
+                    pixels = np.asarray(img.convert("L"), dtype=np.float32)
+        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+            raise LumbarLabError(f"{name}: not a PNG, JPEG or DICOM image ({exc.__class__.__name__}).") from exc
+    if pixels.ndim != 2 or min(pixels.shape) < 32:
+        raise LumbarLabError(f"{name}: the image is {pixels.shape}; a radiograph needs at least 32×32 pixels.")
+    if not np.isfinite(pixels).all():
+        raise LumbarLabError(f"{name}: the image holds NaN or infinite values.")
+    lo, hi = np.percentile(pixels, [0.5, 99.5])
+    if hi <= lo:
+        raise LumbarLabError(f"{name}: the image is blank (one grey level).")
+    return np.clip((pixels - lo) / (hi - lo), 0, 1).astype(np.float32)
+
+
+def fit_to_model(image: np.ndarray, size: int = 256) -> np.ndarray:
+    """Centre-pad to a square and resize to ``size``² (bilinear), as the zoo models were trained."""
+    from PIL import Image
+
+    h, w = image.shape
+    side = max(h, w)
+    square = np.full((side, side), float(np.median(image[:4])), np.float32)
+    square[(side - h) // 2 : (side - h) // 2 + h, (side - w) // 2 : (side - w) // 2 + w] = image
+    return np.asarray(Image.fromarray(square).resize((size, size), Image.BILINEAR), dtype=np.float32)

@@ -1,0 +1,38 @@
+"""The model zoo: small models trained by our own recipes on the phantom, with a manifest.
+
+Each recipe names the network, the phantom seeds of its train / validation / test splits, the
+training settings and a floor on the held-out test split. ``train`` runs the recipe and writes a
+checkpoint (state dict only, loaded with ``weights_only=True``) and a manifest entry with the
+file's sha256 and the test metrics; ``verify`` recomputes the metrics and checks the hash; ``load``
+refuses a checkpoint whose hash is not the manifest's.
+
+| name | task | floor on the test split |
+| --- | --- | --- |
+| ``xray-slip`` | spondylolisthesis vs normal, lateral radiograph | AUC ≥ 0.95 |
+| ``xray-vertebrae`` | vertebral bodies + sacrum segmentation | mean Dice ≥ 0.90 |
+| ``xray-corners`` | 22 vertebral body corners (L1–L5, S1 endplate) as heatmaps | mean radial error ≤ 2 mm |
+
+Command line: ``lumbarlab zoo list | verify [NAME] | train NAME``.
+
+Example:
+    >>> from lumbarlab import zoo
+    >>> model = zoo.load("xray-vertebrae")          # checked against the manifest's sha256
+    >>> masks = zoo.predictor("xray-vertebrae")(images)
+"""
+
+from lumbarlab.zoo.recipes import RECIPES, Recipe, resolve
+from lumbarlab.zoo.store import (
+    ZooEntry,
+    checkpoint_path,
+    entries,
+    load,
+    predict_landmarks,
+    predictor,
+    sha256,
+    verify,
+    weights_dir,
+)
+from lumbarlab.zoo.training import evaluate, test_split, train
+
+__all__ = ["RECIPES", "Recipe", "resolve", "ZooEntry", "entries", "load", "predictor", "predict_landmarks", "verify",
+           "train", "evaluate", "test_split", "sha256", "weights_dir", "checkpoint_path"]

@@ -1,0 +1,149 @@
+"""The model zoo: shipped checkpoints verify (hash, metrics, floors), tampered files are refused,
+recipes reproduce bit-identical checkpoints, and each X-ray task's loss falls on the phantom."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from lumbarlab import zoo
+from lumbarlab.errors import LumbarLabError
+
+
+@pytest.fixture(scope="module")
+def verified():
+    return {name: zoo.verify(name) for name in zoo.RECIPES}
+
+
+@pytest.mark.parametrize("name", list(zoo.RECIPES))
+def test_shipped_model_verifies_and_meets_its_floor(verified, name):
+    result = verified[name]
+    assert result.hash_ok
+    assert result.ok, str(result)
+    metric, op, bound = zoo.RECIPES[name].floor
+    value = result.metrics[metric]
+    assert value >= bound if op == ">=" else value <= bound
+    for key, expected in result.expected.items():  # recomputed, not copied from the manifest
+        assert result.metrics[key] == pytest.approx(expected, abs=2e-3)
+
+
+def test_manifest_records_hash_recipe_seeds_and_size():
+    entries = zoo.entries()
+    assert set(entries) == set(zoo.RECIPES)
+    for name, entry in entries.items():
+        path = zoo.weights_dir() / entry.file
+        assert path.stat().st_size == entry.bytes <= 5 * 2**20
+        assert zoo.sha256(path) == entry.sha256
+        assert entry.recipe == zoo.RECIPES[name].to_dict()
+        seeds = entry.splits
+        ranges = [range(s, s + n) for s, n in seeds.values()]
+        assert all(not set(a) & set(b) for i, a in enumerate(ranges) for b in ranges[i + 1 :])  # no shared anatomy
+
+
+@pytest.fixture
+def zoo_copy(tmp_path):
+    folder = tmp_path / "zoo"
+    shutil.copytree(zoo.weights_dir(), folder)
+    return folder
+
+
+def test_changed_checkpoint_is_refused(zoo_copy):
+    path = zoo_copy / "xray-vertebrae.pt"
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(LumbarLabError, match="sha256"):
+        zoo.load("xray-vertebrae", zoo_copy)
+    result = zoo.verify("xray-vertebrae", zoo_copy)
+    assert not result.ok and not result.hash_ok
+
+
+def test_pickled_code_is_not_loaded_even_with_a_matching_hash(zoo_copy):
+    # A checkpoint holding an arbitrary object (here a Python class instance) is refused by
+    # weights_only=True, even when someone also rewrote the manifest's hash to match.
+    path = zoo_copy / "xray-slip.pt"
+    torch.save({"model": {}, "payload": dataclasses.make_dataclass("Evil", [])()}, path)
+    manifest = json.loads((zoo_copy / "manifest.json").read_text())
+    manifest["xray-slip"]["sha256"] = zoo.sha256(path)
+    (zoo_copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(LumbarLabError, match="not a readable lumbarlab checkpoint"):
+        zoo.load("xray-slip", zoo_copy)
+
+
+def test_unknown_name_and_missing_entry(tmp_path):
+    with pytest.raises(LumbarLabError, match="choose from"):
+        zoo.resolve("xray-magic")
+    assert zoo.resolve("segmentation").name == "xray-vertebrae"
+    with pytest.raises(LumbarLabError, match="zoo train"):
+        zoo.load("xray-corners", tmp_path)
+
+
+def _tiny(name: str) -> zoo.Recipe:
+    return dataclasses.replace(zoo.RECIPES[name], image_size=64, train=(100_000, 16), val=(800_000, 8),
+                               test=(900_000, 8), epochs=1, batch_size=8)
+
+
+@pytest.mark.slow
+def test_train_reproduces_the_same_checkpoint(tmp_path):
+    torch.set_num_threads(1)  # one thread: the same float sums in every run
+    try:
+        first = zoo.train(_tiny("xray-vertebrae"), tmp_path / "a", progress=False)
+        second = zoo.train(_tiny("xray-vertebrae"), tmp_path / "b", progress=False)
+    finally:
+        torch.set_num_threads(max(1, torch.get_num_threads()))
+    assert first.sha256 == second.sha256
+    assert first.metrics == second.metrics
+    assert set(first.metrics) == {"mean_dice", "mean_iou", "dice_body", "dice_sacrum"}
+    entry = zoo.entries(tmp_path / "a")["xray-vertebrae"]
+    assert entry.sha256 == zoo.sha256(tmp_path / "a" / "xray-vertebrae.pt")
+    assert entry.provenance["train_seconds"] > 0
+
+
+def test_train_writes_checkpoint_and_manifest_for_each_task(tmp_path):
+    for name in ("xray-vertebrae", "xray-corners", "xray-slip"):  # the classifier starts from the segmenter
+        entry = zoo.train(_tiny(name), tmp_path, progress=False)
+        assert (tmp_path / entry.file).stat().st_size <= 5 * 2**20
+        metric = zoo.RECIPES[name].floor[0]
+        assert np.isfinite(entry.metrics[metric])
+    model = zoo.load("xray-corners", tmp_path)
+    coords = zoo.predict_landmarks(model, np.zeros((2, 64, 64), np.float32))
+    assert coords.shape == (2, 22, 2)
+
+
+@pytest.mark.parametrize("name", list(zoo.RECIPES))
+def test_each_task_loss_falls_on_the_phantom(name):
+    from lumbarlab.datasets import XrayDataset, phantom_xrays
+    from lumbarlab.zoo.store import build
+    from lumbarlab.zoo.training import loss_function
+
+    recipe = zoo.RECIPES[name]
+    torch.manual_seed(0)
+    split = phantom_xrays(8, seed=5, size=64)
+    data = XrayDataset(split, recipe.task)
+    x = torch.stack([data[i][0] for i in range(8)])
+    y = torch.stack([data[i][1] for i in range(8)])
+    model, loss_fn = build(recipe), loss_function(recipe.task)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(25):
+        loss = loss_fn(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3])
+
+
+def test_zoo_cli_list_and_errors(capsys):
+    from lumbarlab.cli import main
+
+    assert main(["zoo", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "xray-slip" in out and "auc=" in out and "MB" in out
+    assert main(["zoo", "verify", "xray-magic"]) == 2
+    assert "choose from" in capsys.readouterr().err
