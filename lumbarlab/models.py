@@ -261,14 +261,33 @@ def _segmenter(arch: str, dims: int, size: str, cin: int, cout: int) -> nn.Modul
                           depths=(1, 1, 1, 1) if size == "tiny" else (2, 2, 2, 2))
 
 
-def _detector(dims: int, size: str, cin: int, cout: int) -> nn.Module:
-    try:  # MONAI's detector matches anchors with torchvision's Matcher
+def _without_torchvision_placeholders() -> None:
+    """Let MONAI's RetinaNetDetector run without torchvision.
+
+    With the ATSS matcher and the hard-negative sampler (both MONAI's own) the detector needs nothing
+    from torchvision, but it still asks ``isinstance(matcher, torchvision.Matcher)``, and the
+    optional-import stub raises on that. Plain placeholder classes make those checks simply false.
+    PyPI's torchvision does not install beside the CPU torch build this lab pins.
+    """
+    try:
         import torchvision  # noqa: F401
-    except ImportError as exc:
-        raise LumbarLabError(
-            "MONAI's RetinaNetDetector needs torchvision, which is not installed (PyPI's torchvision does not "
-            "import beside the pinned CPU torch). Install a matching torch + torchvision pair to use detection."
-        ) from exc
+        return
+    except ImportError:
+        pass
+    import monai.apps.detection.networks.retinanet_detector as rd
+
+    class TorchvisionMatcherUnavailable:  # nothing is an instance of it
+        pass
+
+    class TorchvisionSamplerUnavailable:
+        pass
+
+    rd.Matcher = TorchvisionMatcherUnavailable
+    rd.BalancedPositiveNegativeSampler = TorchvisionSamplerUnavailable
+
+
+def _detector(dims: int, size: str, cin: int, cout: int) -> nn.Module:
+    _without_torchvision_placeholders()
     from monai.apps.detection.networks.retinanet_detector import RetinaNetDetector
     from monai.apps.detection.networks.retinanet_network import RetinaNet
     from monai.apps.detection.utils.anchor_utils import AnchorGeneratorWithAnchorShape

@@ -62,3 +62,42 @@ def test_heatmap_decoding_is_subpixel():
 def test_bad_requests_raise(kwargs, message):
     with pytest.raises(LumbarLabError, match=message):
         build_model(**kwargs)
+
+
+def test_retinanet_detects_without_torchvision_and_its_loss_falls():
+    """MONAI's RetinaNetDetector (ATSS matcher, hard-negative sampler) trains on phantom vertebra boxes
+    although torchvision is not installed, and returns boxes in inference."""
+    import importlib.util
+
+    import numpy as np
+
+    from lumbarlab.phantom.fast2d import lateral_radiograph
+    from lumbarlab.widgets.metric_data import _label_boxes
+
+    torch.manual_seed(0)
+    det = build_model("detection", size="tiny")
+    rads = [lateral_radiograph(seed, size=128) for seed in (1, 2)]
+    images = [torch.from_numpy(r.image)[None] for r in rads]
+    targets = []
+    for r in rads:
+        boxes, _ = _label_boxes(r.body_labels)
+        targets.append({"boxes": torch.as_tensor(boxes, dtype=torch.float32), "labels": torch.zeros(len(boxes), dtype=torch.long)})
+    opt = torch.optim.Adam(det.parameters(), lr=2e-3)
+    det.train()
+    losses = []
+    for _ in range(12):
+        parts = det(images, targets)
+        loss = parts["classification"] + parts["box_regression"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
+    det.eval()
+    with torch.no_grad():
+        out = det(images, use_inferer=False)
+    assert set(out[0]) >= {"boxes", "labels", "labels_scores"} and out[0]["boxes"].shape[-1] == 4
+    if importlib.util.find_spec("torchvision") is None:
+        import sys
+
+        assert "torchvision" not in sys.modules
