@@ -11,6 +11,18 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Caches (zoo training runs, rendered files) go to a temporary folder, never the user's."""
+    old = os.environ.get("LUMBARLAB_CACHE")
+    os.environ["LUMBARLAB_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("LUMBARLAB_CACHE", None)
+    else:
+        os.environ["LUMBARLAB_CACHE"] = old
+
+
 @pytest.fixture(scope="session")
 def healthy_case():
     """A healthy case at 1 mm on the benchmark grid, rendered once."""

@@ -4,6 +4,7 @@ Panels import torch/MONAI late (``import monai`` costs seconds on a cold start) 
 figures into ``widgets.Image`` (never into an ``Output`` while a cell runs).
 """
 
+from lumbarlab.widgets.cam_panel import CAMPanel
 from lumbarlab.widgets.measurement import LandmarkJitterPanel, grade_flip_curve
 from lumbarlab.widgets.metric_explorer import (
     ClassificationPanel,
@@ -15,4 +16,4 @@ from lumbarlab.widgets.phantom_explorer import PhantomExplorer
 from lumbarlab.widgets.view3d import view3d
 
 __all__ = ["PhantomExplorer", "MetricExplorer", "ClassificationPanel", "SegmentationPanel", "DetectionPanel", "view3d",
-           "LandmarkJitterPanel", "grade_flip_curve"]
+           "LandmarkJitterPanel", "grade_flip_curve", "CAMPanel"]

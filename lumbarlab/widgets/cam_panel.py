@@ -58,12 +58,16 @@ class CAMPanel:
             "layer": w.Dropdown(options=[], description="Layer", style=style, layout=lay),
             "alpha": w.FloatSlider(0.45, min=0.0, max=1.0, step=0.05, description="Map opacity", style=style, layout=lay),
             "seed": w.IntText(seed, description="Phantom seed", style=style, layout=lay),
-            "slip": w.FloatSlider(slip, min=0.0, max=60.0, step=1.0, description="L4 slip (%)", style=style, layout=lay),
+            "slip": w.BoundedFloatText(slip, min=0.0, max=60.0, step=1.0, description="L4 slip (%)", style=style,
+                                       layout=lay),
         }
+        for key, ctl in self.controls.items():
+            ctl.add_class(f"ll-cam-{key}")  # stable hooks for the browser tests
         for ctl in self.controls.values():
             if hasattr(ctl, "continuous_update"):
                 ctl.continuous_update = False
         self.upload = w.FileUpload(accept=".png,.jpg,.jpeg,.dcm", multiple=False, description="Upload radiograph")
+        self.upload.add_class("ll-cam-upload")
         self.picture = w.Image(format="png", layout=w.Layout(width="300px"))
         self.map_view = w.Image(format="png", layout=w.Layout(width="300px"))
         self.result = w.HTML()

@@ -83,4 +83,4 @@ def fit_to_model(image: np.ndarray, size: int = 256) -> np.ndarray:
     side = max(h, w)
     square = np.full((side, side), float(np.median(image[:4])), np.float32)
     square[(side - h) // 2 : (side - h) // 2 + h, (side - w) // 2 : (side - w) // 2 + w] = image
-    return np.asarray(Image.fromarray(square).resize((size, size), Image.BILINEAR), dtype=np.float32)
+    return np.array(Image.fromarray(square).resize((size, size), Image.BILINEAR), dtype=np.float32)  # writable copy

@@ -148,7 +148,8 @@ def train(name: str | Recipe, out_dir: str | Path | None = None, progress: bool 
     else:
         def metric(out, y):
             return -float(loss_fn(out, y))
-    run_dir = folder / f"{recipe.name}.run"
+    # Epoch checkpoints (with optimizer state) stay in the cache, never beside the shipped weights.
+    run_dir = cache_dir() / "zoo-runs" / recipe.name
     history = fit(model, loader, loss_fn, epochs=recipe.epochs, val_loader=val_loader, metric_fn=metric, lr=recipe.lr,
                   out_dir=run_dir, seed=recipe.seed, deterministic=True, progress=progress, amp=False,
                   on_epoch_end=on_epoch_end)
