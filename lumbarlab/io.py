@@ -20,7 +20,7 @@ import numpy as np
 from lumbarlab.errors import LumbarLabError
 from lumbarlab.volume import Volume
 
-__all__ = ["atomic_path", "write_image", "read_image", "write_png", "read_png", "RAS_TO_LPS"]
+__all__ = ["atomic_path", "write_image", "read_image", "write_png", "read_png", "RAS_TO_LPS", "to_canonical"]
 
 #: RAS+ ↔ LPS+ (the same matrix both ways).
 RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
@@ -80,12 +80,61 @@ def write_image(volume: Volume, path: str | os.PathLike, compress: bool = True) 
     return path
 
 
-def read_image(path: str | os.PathLike) -> Volume:
-    """Read a NIfTI or ITK image into a :class:`Volume` in RAS+ world coordinates."""
+def to_canonical(volume: Volume) -> Volume:
+    """The same image with its axes permuted and flipped so that i, j, k run as closely as the grid
+    allows towards patient right, anterior and superior — the RAS+ closest canonical orientation, as
+    nibabel's ``as_closest_canonical``. Voxel values and their world positions are unchanged."""
+    direction = np.asarray(volume.direction, dtype=float)
+    axes = [int(np.argmax(np.abs(direction[:, i]))) for i in range(3)]
+    if sorted(axes) != [0, 1, 2]:
+        raise LumbarLabError("the image axes are too oblique to name a closest canonical orientation.")
+    order = [axes.index(w) for w in range(3)]  # array axis that runs along world axis w
+    array = np.transpose(np.asarray(volume.array), order)
+    direction = direction[:, order]
+    spacing = tuple(volume.spacing[i] for i in order)
+    origin = np.asarray(volume.origin, dtype=float)
+    for w in range(3):
+        if direction[w, w] < 0:  # this axis runs backwards: flip it and move the origin to its far end
+            origin = origin + direction[:, w] * spacing[w] * (array.shape[w] - 1)
+            direction[:, w] = -direction[:, w]
+            array = np.flip(array, axis=w)
+    return Volume(np.ascontiguousarray(array), spacing, tuple(origin), direction)
+
+
+def read_image(path: str | os.PathLike, canonical: bool = False) -> Volume:
+    """Read an image into a :class:`Volume` in RAS+ world coordinates.
+
+    Formats: NIfTI (.nii, .nii.gz), MHA/MHD and NRRD (ITK), DICOM (a series folder, a multi-frame
+    file or one slice: .dcm or a folder), and PNG/JPEG (8 or 16 bit; a one-slice volume indexed
+    [column, row, 0] with 1 mm pixels and an identity direction, as a plain picture carries no geometry).
+    ``canonical=True`` reorients to the closest RAS+ axes (:func:`to_canonical`). A missing, corrupt,
+    truncated or non-image file raises LumbarLabError naming the file.
+    """
     path = Path(path)
     if not path.exists():
-        raise LumbarLabError(f"{path}: no such file.")
+        raise LumbarLabError(f"{path}: no such file or folder.")
+    volume = _read_any(path)
+    return to_canonical(volume) if canonical else volume
+
+
+def _is_dicom_file(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:] == b"DICM"
+
+
+def _read_any(path: Path) -> Volume:
+    if path.is_dir() or _suffix(path) in (".dcm", ".dicom") or _is_dicom_file(path):
+        from lumbarlab.dicom import read_dicom
+
+        return read_dicom(path)
     suffix = _suffix(path)
+    if suffix in (".png", ".jpg", ".jpeg"):
+        image = read_png(path).astype(np.float32)
+        return Volume(image.T[:, :, None], (1.0, 1.0, 1.0))  # a picture has no patient geometry: identity, 1 mm
     try:
         if suffix in _NIFTI:
             import nibabel as nib
@@ -107,7 +156,8 @@ def read_image(path: str | os.PathLike) -> Volume:
         raise
     except Exception as exc:  # corrupt or truncated files come in many exception types
         raise LumbarLabError(f"{path}: cannot be read as an image ({exc.__class__.__name__}: {exc}).") from exc
-    raise LumbarLabError(f"{path.name}: unknown image format; lumbarlab reads .nii(.gz), .mha, .mhd and .nrrd.")
+    raise LumbarLabError(f"{path.name}: unknown image format; lumbarlab reads .nii(.gz), .mha, .mhd, .nrrd, DICOM, "
+                         ".png and .jpg.")
 
 
 def write_png(image: np.ndarray, path: str | os.PathLike, bits: int = 8) -> Path:

@@ -1,0 +1,239 @@
+"""DICOM: series into volumes with their geometry, single radiographs, and de-identification.
+
+Geometry follows DICOM PS3.3 C.7.6.2 (Image Plane): ``ImagePositionPatient`` is the centre of the
+first transmitted pixel in LPS millimetres, ``ImageOrientationPatient`` holds the direction cosines of
+a row and of a column, ``PixelSpacing`` is (between rows, between columns). A series is sorted by the
+position of each slice along the plane's normal; lumbarlab's :class:`Volume` is indexed
+``[column, row, slice]`` in RAS+ (NIfTI's convention, like the rest of the lab).
+
+Stored values become modality values through ``RescaleSlope`` and ``RescaleIntercept`` (PS3.3
+C.11.1.1.2: HU for CT). ``MONOCHROME1`` images (low values shown bright) are inverted so that bone is
+bright, as in every other image lumbarlab hands to a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from lumbarlab.errors import LumbarLabError
+from lumbarlab.volume import Volume
+
+__all__ = ["read_dicom", "read_dicom_series", "read_dicom_image", "deidentify", "BASIC_PROFILE_REMOVE",
+           "BASIC_PROFILE_UIDS"]
+
+_LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
+
+
+def _read(path: Path, stop_before_pixels: bool = False):
+    import pydicom
+
+    try:
+        return pydicom.dcmread(str(path), stop_before_pixels=stop_before_pixels)
+    except Exception as exc:  # pydicom raises many types for non-DICOM or truncated files
+        raise LumbarLabError(f"{path}: not a readable DICOM file ({exc.__class__.__name__}: {exc}).") from exc
+
+
+def _pixels(ds, path: Path) -> np.ndarray:
+    try:
+        arr = ds.pixel_array
+    except Exception as exc:
+        raise LumbarLabError(f"{path}: the pixel data cannot be decoded ({exc.__class__.__name__}: {exc}); "
+                             "the file may be truncated or use a compression pydicom cannot read here.") from exc
+    arr = arr.astype(np.float32)
+    slope = float(getattr(ds, "RescaleSlope", 1) or 1)
+    intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
+    arr = arr * slope + intercept
+    if str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper() == "MONOCHROME1":
+        arr = arr.max() + arr.min() - arr
+    return arr
+
+
+def read_dicom_image(path: str | os.PathLike) -> tuple[np.ndarray, tuple[float, float]]:
+    """One 2D DICOM image (e.g. a radiograph) → ((rows, cols) float32 modality values, pixel spacing mm).
+
+    Spacing comes from ``PixelSpacing``, else ``ImagerPixelSpacing`` (projection radiographs), else (1, 1).
+    A multi-frame file gives its first frame.
+    """
+    path = Path(path)
+    ds = _read(path)
+    arr = _pixels(ds, path)
+    if arr.ndim == 3:
+        arr = arr[0]
+    if arr.ndim != 2:
+        raise LumbarLabError(f"{path}: expected greyscale pixel data, got shape {arr.shape}.")
+    spacing = getattr(ds, "PixelSpacing", None) or getattr(ds, "ImagerPixelSpacing", None) or (1.0, 1.0)
+    return arr, (float(spacing[0]), float(spacing[1]))
+
+
+def _frame_geometry(ds, path: Path) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+    """(position (3,), orientation (6,), pixel spacing) of a classic single-frame slice."""
+    try:
+        pos = np.array([float(v) for v in ds.ImagePositionPatient])
+        ori = np.array([float(v) for v in ds.ImageOrientationPatient])
+        sp = tuple(float(v) for v in ds.PixelSpacing)
+    except AttributeError as exc:
+        raise LumbarLabError(f"{path}: lacks ImagePositionPatient/ImageOrientationPatient/PixelSpacing; "
+                             "it is not a cross-sectional slice.") from exc
+    return pos, ori, sp
+
+
+def _volume(slices: list[np.ndarray], positions: list[np.ndarray], orientation: np.ndarray,
+            pixel_spacing: tuple[float, float], where: str) -> Volume:
+    row_dir, col_dir = orientation[:3], orientation[3:]
+    normal = np.cross(row_dir, col_dir)
+    dist = np.array([float(p @ normal) for p in positions])
+    order = np.argsort(dist)
+    dist = dist[order]
+    if len(slices) > 1:
+        gaps = np.diff(dist)
+        if np.any(gaps < 1e-3):
+            raise LumbarLabError(f"{where}: two slices share a position ({dist[np.argmin(gaps)]:.2f} mm along the normal); "
+                                 "the folder holds duplicate or mixed series.")
+        step = float(np.median(gaps))
+        bad = np.flatnonzero(np.abs(gaps - step) > 0.1 * step)
+        if len(bad):
+            i = int(bad[0])
+            missing = int(round(gaps[i] / step)) - 1
+            raise LumbarLabError(f"{where}: slice spacing is inconsistent between {dist[i]:.2f} and {dist[i + 1]:.2f} mm "
+                                 f"(median {step:.2f} mm" + (f"; about {missing} slice(s) missing" if missing > 0 else "")
+                                 + "). Re-export the complete series.")
+    else:
+        step = 1.0
+    array = np.stack([slices[i] for i in order]).transpose(2, 1, 0)  # (slice, row, col) → (col, row, slice)
+    direction_lps = np.stack([row_dir, col_dir, normal], axis=1)
+    return Volume(array, (pixel_spacing[1], pixel_spacing[0], step), tuple(_LPS_TO_RAS @ positions[order[0]]),
+                  _LPS_TO_RAS @ direction_lps)
+
+
+def _multiframe(ds, path: Path) -> Volume:
+    """An enhanced multi-frame object (per-frame positions in the functional groups)."""
+    arr = _pixels(ds, path)
+    frames = int(getattr(ds, "NumberOfFrames", 1))
+    if arr.ndim != 3 or arr.shape[0] != frames:
+        raise LumbarLabError(f"{path}: {frames} frames announced, pixel data has shape {arr.shape}.")
+    shared = getattr(ds, "SharedFunctionalGroupsSequence", [None])[0]
+    per_frame = getattr(ds, "PerFrameFunctionalGroupsSequence", None)
+    if per_frame is None or len(per_frame) != frames:
+        raise LumbarLabError(f"{path}: a multi-frame file without per-frame positions cannot be placed in space.")
+
+    def group(frame, name):
+        for source in (frame, shared):
+            if source is not None and name in source:
+                return source[name].value[0]
+        raise LumbarLabError(f"{path}: missing {name} in the functional groups.")
+
+    orientation = np.array([float(v) for v in group(per_frame[0], "PlaneOrientationSequence").ImageOrientationPatient])
+    spacing = tuple(float(v) for v in group(per_frame[0], "PixelMeasuresSequence").PixelSpacing)
+    positions = [np.array([float(v) for v in group(f, "PlanePositionSequence").ImagePositionPatient]) for f in per_frame]
+    return _volume(list(arr), positions, orientation, spacing, str(path))
+
+
+def read_dicom_series(folder: str | os.PathLike, series_uid: str | None = None) -> Volume:
+    """All slices of one series in ``folder`` (any file names; non-DICOM files are skipped) → Volume.
+
+    With several series in the folder, pass ``series_uid`` (the error lists them). Slices are sorted by
+    position; duplicates, missing slices and mixed orientations or sizes raise LumbarLabError.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise LumbarLabError(f"{folder}: not a folder of DICOM files.")
+    headers = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        try:
+            ds = _read(path, stop_before_pixels=True)
+        except LumbarLabError:
+            continue
+        if "PixelData" not in ds and not hasattr(ds, "Rows"):
+            continue
+        headers.append((path, ds))
+    if not headers:
+        raise LumbarLabError(f"{folder}: no DICOM images found.")
+    series = sorted({str(getattr(ds, "SeriesInstanceUID", "")) for _, ds in headers})
+    if series_uid is None and len(series) > 1:
+        raise LumbarLabError(f"{folder} holds {len(series)} series ({', '.join(series)}); pass series_uid=… to choose one.")
+    uid = series_uid or series[0]
+    chosen = [(p, d) for p, d in headers if str(getattr(d, "SeriesInstanceUID", "")) == uid]
+    if not chosen:
+        raise LumbarLabError(f"{folder}: no series {uid!r}; found {', '.join(series)}.")
+    if len(chosen) == 1:
+        ds = _read(chosen[0][0])
+        if int(getattr(ds, "NumberOfFrames", 1) or 1) > 1:
+            return _multiframe(ds, chosen[0][0])
+    slices, positions, orientation, spacing, shape = [], [], None, None, None
+    for path, _ in chosen:
+        ds = _read(path)
+        pos, ori, sp = _frame_geometry(ds, path)
+        if orientation is None:
+            orientation, spacing = ori, sp
+        elif not np.allclose(ori, orientation, atol=1e-4) or not np.allclose(sp, spacing, atol=1e-4):
+            raise LumbarLabError(f"{path}: orientation or pixel spacing differs from the rest of the series.")
+        pixels = _pixels(ds, path)
+        if shape is None:
+            shape = pixels.shape
+        elif pixels.shape != shape:
+            raise LumbarLabError(f"{path}: {pixels.shape} pixels where the series has {shape}.")
+        slices.append(pixels)
+        positions.append(pos)
+    return _volume(slices, positions, orientation, spacing, str(folder))
+
+
+def read_dicom(path: str | os.PathLike) -> Volume:
+    """A DICOM folder (one series) or one file (multi-frame, or a single slice) → Volume."""
+    path = Path(path)
+    if path.is_dir():
+        return read_dicom_series(path)
+    ds = _read(path)
+    if int(getattr(ds, "NumberOfFrames", 1) or 1) > 1:
+        return _multiframe(ds, path)
+    pos, ori, sp = _frame_geometry(ds, path)
+    return _volume([_pixels(ds, path)], [pos], ori, sp, str(path))
+
+
+# -- de-identification -------------------------------------------------------------------------------
+#: Attributes the DICOM PS3.15 Annex E Basic Application Level Confidentiality Profile removes or empties
+#: and that lumbarlab handles (patient, physician, institution, dates, free text).
+BASIC_PROFILE_REMOVE = (
+    "PatientName", "PatientID", "PatientBirthDate", "PatientBirthTime", "PatientSex", "PatientAge",
+    "PatientAddress", "PatientTelephoneNumbers", "OtherPatientIDs", "OtherPatientNames", "PatientMotherBirthName",
+    "MilitaryRank", "EthnicGroup", "PatientComments", "AccessionNumber", "InstitutionName", "InstitutionAddress",
+    "InstitutionalDepartmentName", "ReferringPhysicianName", "PerformingPhysicianName", "OperatorsName",
+    "NameOfPhysiciansReadingStudy", "RequestingPhysician", "StationName", "StudyDate", "SeriesDate",
+    "AcquisitionDate", "ContentDate", "StudyTime", "SeriesTime", "AcquisitionTime", "ContentTime",
+    "StudyID", "StudyDescription", "SeriesDescription", "DeviceSerialNumber", "ImageComments",
+    "AdditionalPatientHistory", "RequestAttributesSequence",
+)
+#: UIDs replaced consistently (same input UID → same new UID), so series stay series.
+BASIC_PROFILE_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID",
+                      "MediaStorageSOPInstanceUID")
+
+
+def _new_uid(old: str, salt: str) -> str:
+    digest = int(hashlib.sha256(f"{salt}:{old}".encode()).hexdigest()[:30], 16)
+    return f"2.25.{digest}"  # PS3.5 B.2: a UUID-derived UID under the 2.25 root
+
+
+def deidentify(ds, salt: str = "lumbarlab", pseudonym: str = "ANONYMOUS"):
+    """De-identify a pydicom Dataset in place (and return it) for the attributes of
+    :data:`BASIC_PROFILE_REMOVE` and :data:`BASIC_PROFILE_UIDS`, following PS3.15 Annex E's Basic Profile:
+    identifying attributes are removed (PatientName and PatientID are set to ``pseudonym``, since many
+    tools require them), UIDs are replaced by salted hashes, private tags are removed, and
+    PatientIdentityRemoved = YES with DeidentificationMethod recorded. Pixel data is not inspected:
+    burnt-in annotations need a separate check."""
+    for name in BASIC_PROFILE_REMOVE:
+        if name in ds:
+            delattr(ds, name)
+    ds.PatientName = pseudonym
+    ds.PatientID = hashlib.sha256(f"{salt}:id".encode()).hexdigest()[:16] if pseudonym == "ANONYMOUS" else pseudonym
+    for name in BASIC_PROFILE_UIDS:
+        if name in ds:
+            setattr(ds, name, _new_uid(str(getattr(ds, name)), salt))
+        if hasattr(ds, "file_meta") and name in ds.file_meta:
+            setattr(ds.file_meta, name, _new_uid(str(getattr(ds.file_meta, name)), salt))
+    ds.remove_private_tags()
+    ds.PatientIdentityRemoved = "YES"
+    ds.DeidentificationMethod = "lumbarlab: PS3.15 E basic profile subset"  # LO: at most 64 characters
+    return ds
