@@ -1,9 +1,17 @@
-"""Public lumbar spine datasets: a registry of sources with hashes and licences, plus download,
-verification and conversion into lumbarlab's layout.
+"""Public lumbar spine datasets: a registry of sources with hashes and licences, download with hash
+checks, safe extraction and conversion into lumbarlab's layout.
 
-The registry and downloaders arrive with the real-data work; the phantom
-(:mod:`lumbarlab.phantom`) is the default dataset until then, and no code in lumbarlab
-downloads anything unless a user asks for a dataset.
+No code in lumbarlab downloads anything unless a user asks for a dataset::
+
+    lumbarlab fetch --list
+    lumbarlab fetch spider [--dest DIR] [--mirror URL]
+    lumbarlab fetch buu-lspine --from ~/Downloads/BUU-LSPINE.zip
+
+The converted folder (``index.json``, ``images/``, ``labels/``, ``landmarks/``) is what
+:mod:`lumbarlab.datasets` reads and what the lessons accept through their ``DATA`` parameter.
 """
 
-__all__: list[str] = []
+from data_fetch.fetch import ManualStepRequired, fetch, format_table
+from data_fetch.registry import DATASETS, Dataset, RemoteFile, get
+
+__all__ = ["DATASETS", "Dataset", "RemoteFile", "get", "fetch", "format_table", "ManualStepRequired"]

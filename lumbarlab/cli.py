@@ -184,6 +184,25 @@ def _cmd_measure(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    from data_fetch import ManualStepRequired, fetch, format_table, get
+
+    if args.list or not args.name:
+        print(format_table())
+        return 0
+    try:
+        folder = fetch(args.name, args.dest, mirror=args.mirror, from_path=args.from_path, progress=not args.quiet)
+    except ManualStepRequired as exc:
+        print(str(exc))
+        return 1
+    import json as _json
+
+    cases = _json.loads((folder / "index.json").read_text())["cases"]
+    ds = get(args.name)
+    print(f"{ds.name}: {len(cases)} cases in {folder} (license: {ds.license}; cite: {ds.citation})")
+    return 0
+
+
 def _cmd_zoo(args: argparse.Namespace) -> int:
     from lumbarlab import zoo
 
@@ -270,6 +289,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shape", type=int, nargs=3, default=[160, 160, 200], metavar=("X", "Y", "Z"))
     p.add_argument("--spacing", type=float, nargs="+", default=[1.0], help="mm (one value or three)")
     p.set_defaults(func=_cmd_phantom)
+
+    p = sub.add_parser("fetch", help="list, download or convert public lumbar spine datasets")
+    p.add_argument("name", nargs="?", help="dataset name (see --list)")
+    p.add_argument("--list", action="store_true", help="the registry: size, license, manual or direct")
+    p.add_argument("--dest", help="parent folder (default: the data folder of `lumbarlab info`)")
+    p.add_argument("--mirror", help="base URL that replaces the host's (same file names)")
+    p.add_argument("--from", dest="from_path", help="convert a copy you already have (archive or folder)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_fetch)
 
     p = sub.add_parser("zoo", help="list, verify or train the phantom-trained model zoo")
     p.add_argument("action", choices=["list", "verify", "train"])

@@ -31,7 +31,7 @@ import torch
 from lumbarlab.errors import LumbarLabError
 
 __all__ = ["XraySplit", "XrayDataset", "phantom_xrays", "LANDMARK_LEVELS", "SEG_CLASSES", "XRAY_TASKS",
-           "corners_to_dict", "landmarks_from_corners", "mask_classes", "N_LANDMARKS"]
+           "corners_to_dict", "landmarks_from_corners", "mask_classes", "N_LANDMARKS", "FetchedVolumes", "fetched_xrays"]
 
 LANDMARK_LEVELS: tuple[str, ...] = ("L1", "L2", "L3", "L4", "L5", "S1")
 SEG_CLASSES: tuple[str, ...] = ("background", "vertebral body", "sacrum")
@@ -185,3 +185,85 @@ def _shift(t: torch.Tensor, dy: int, dx: int, fill: float) -> torch.Tensor:
     dst_c = slice(max(dx, 0), w - max(-dx, 0))
     out[..., dst_r, dst_c] = t[..., src_r, src_c]
     return out
+
+
+# -- fetched real data (data_fetch's layout) ---------------------------------------------------------------
+def _index(root):
+    import json
+    from pathlib import Path
+
+    root = Path(root)
+    path = root / "index.json"
+    if not path.exists():
+        raise LumbarLabError(f"{root}: no index.json; convert the dataset with `lumbarlab fetch NAME` first.")
+    return json.loads(path.read_text()), root
+
+
+class FetchedVolumes(torch.utils.data.Dataset):
+    """3D images and label maps of a converted dataset (VerSe, SPIDER, TotalSegmentator, or phantom cases
+    written by ``lumbarlab phantom`` and converted with ``lumbarlab fetch verse19 --from``).
+
+    Items: ``(image (1, X, Y, Z) float32, labels (X, Y, Z) int64)`` in lumbarlab's label values, plus
+    :meth:`volume` for the geometry. Only cases with a label map are listed.
+    """
+
+    def __init__(self, root, canonical: bool = True):
+        index, self.root = _index(root)
+        self.cases = [c for c in index["cases"] if c.get("label")]
+        if not self.cases:
+            raise LumbarLabError(f"{root}: the index lists no case with a label map.")
+        self.canonical = canonical
+        self.name = index.get("dataset", "")
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+    def volume(self, i: int):
+        """(image Volume, label Volume) of case ``i``, reoriented to RAS+ when ``canonical``."""
+        from lumbarlab.io import read_image
+
+        c = self.cases[i]
+        return (read_image(self.root / c["image"], canonical=self.canonical),
+                read_image(self.root / c["label"], canonical=self.canonical))
+
+    def __getitem__(self, i: int):
+        image, labels = self.volume(i)
+        return (torch.from_numpy(np.asarray(image.array, dtype=np.float32))[None],
+                torch.from_numpy(np.asarray(labels.array).astype(np.int64)))
+
+
+def fetched_xrays(root, size: int = 256, view: str = "lateral") -> XraySplit:
+    """Lateral radiographs with corners of a converted X-ray dataset (BUU-LSPINE) as an :class:`XraySplit`,
+    interchangeable with :func:`phantom_xrays`: images padded to a square and resized to ``size``²,
+    corners scaled with them, slip measured from the annotated corners (Meyerding; under 8 % counts as
+    none, as in the phantom sets), no masks (zeros).
+    Cases without the corners of L1–L5 and S1 are skipped."""
+    from lumbarlab.io import read_png
+    from lumbarlab.measure import measure_lateral, read_corners_csv
+    from lumbarlab.widgets.upload import fit_to_model
+
+    index, root = _index(root)
+    images, corners, slips = [], [], []
+    for c in index["cases"]:
+        if c.get("view") != view or not c.get("landmarks"):
+            continue
+        found = read_corners_csv(root / c["landmarks"])
+        if any(level not in found for level in LANDMARK_LEVELS):
+            continue
+        raw = read_png(root / c["image"]).astype(np.float32)
+        raw = (raw - raw.min()) / max(float(raw.max() - raw.min()), 1e-6)
+        h, w = raw.shape
+        side = max(h, w)
+        scale = size / side
+        offset = np.array([(side - w) / 2, (side - h) / 2])
+        images.append(fit_to_model(raw, size))
+        scaled = {k: (v + offset + 0.5) * scale - 0.5 for k, v in found.items()}
+        corners.append(landmarks_from_corners(scaled))
+        report = measure_lateral({k: found[k] for k in LANDMARK_LEVELS})
+        slip = max(report.slips[k]["slip_percent"] for k in ("L3", "L4", "L5") if k in report.slips)
+        slips.append(slip if slip >= 8.0 else 0.0)  # the phantom's smallest slip; below it counts as none
+    if not images:
+        raise LumbarLabError(f"{root}: no {view} radiograph with corners of {', '.join(LANDMARK_LEVELS)}.")
+    n = len(images)
+    return XraySplit(np.stack(images), np.array(slips, np.float32), np.zeros((n, size, size), np.uint8),
+                     np.stack(corners).astype(np.float32), (1.0, 1.0), np.full(n, -1))

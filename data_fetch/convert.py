@@ -1,0 +1,252 @@
+"""Converters from each dataset's own layout to lumbarlab's.
+
+lumbarlab's layout (what :mod:`lumbarlab.datasets` reads)::
+
+    <dest>/<dataset>/index.json           dataset, source, licence, citation, cases[]
+    <dest>/<dataset>/images/<case>.nii.gz  (3D; geometry kept) or <case>.png (2D radiographs)
+    <dest>/<dataset>/labels/<case>.nii.gz  lumbarlab's label values (VerSe's: T12 19, L1–L5 20–24, sacrum 26;
+                                           disc = 100 + the vertebra above, canal 200)
+    <dest>/<dataset>/landmarks/<case>.csv  vertebral corners (lumbarlab.measure corner CSV)
+
+Each converter takes the extracted source folder and the (temporary) output folder and returns the
+case records of ``index.json``. A converter never writes into the source.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from lumbarlab.errors import LumbarLabError
+
+__all__ = ["CONVERTERS", "spider_to_lumbarlab", "totalsegmentator_labels"]
+
+
+def _find(root: Path, pattern: str) -> list[Path]:
+    return sorted(p for p in root.rglob(pattern) if p.is_file() and not p.name.startswith("._"))
+
+
+def _write_labels(volume, array: np.ndarray, path: Path) -> None:
+    from lumbarlab.io import write_image
+
+    write_image(volume.with_array(array.astype(np.uint16)), path)
+
+
+# -- SPIDER -------------------------------------------------------------------------------------------
+def spider_to_lumbarlab(mask: np.ndarray) -> np.ndarray:
+    """SPIDER mask values → lumbarlab's (VerSe) values.
+
+    SPIDER numbers vertebrae from the bottom: 1 = L5, 2 = L4, … 5 = L1, 6 = T12 (101–125: the same
+    vertebrae, partly in the field of view); discs from 201 = L5/S1 upwards; the canal is 100.
+    lumbarlab: vertebra = 25 − SPIDER number (L5 = 24 … T12 = 19), disc = 100 + the vertebra above
+    (L5/S1 = 124), canal = 200.
+    """
+    m = np.asarray(mask).astype(np.int32)
+    out = np.zeros(m.shape, np.uint16)
+    vert = (m >= 1) & (m <= 24)
+    out[vert] = 25 - m[vert]
+    partial = (m >= 101) & (m <= 124)
+    out[partial] = 25 - (m[partial] - 100)
+    disc = (m >= 201) & (m <= 224)
+    out[disc] = 100 + 25 - (m[disc] - 200)
+    out[m == 100] = 200
+    return out
+
+
+def convert_spider(source: Path, out: Path) -> list[dict]:
+    from lumbarlab.io import read_image, write_image
+
+    cases = []
+    masks = {p.name: p for p in _find(source, "*.mha") if p.parent.name == "masks"}
+    for image_path in (p for p in _find(source, "*.mha") if p.parent.name == "images"):
+        case = image_path.name[: -len(".mha")]
+        image = read_image(image_path)
+        write_image(image, out / "images" / f"{case}.nii.gz")
+        record = {"id": case, "modality": "MRI", "sequence": case.split("_", 1)[1] if "_" in case else "",
+                  "image": f"images/{case}.nii.gz", "spacing": [float(s) for s in image.spacing]}
+        if image_path.name in masks:
+            mask = read_image(masks[image_path.name])
+            _write_labels(mask, spider_to_lumbarlab(mask.array), out / "labels" / f"{case}.nii.gz")
+            record["label"] = f"labels/{case}.nii.gz"
+        cases.append(record)
+    if not cases:
+        raise LumbarLabError(f"{source}: no SPIDER images (images/*.mha) found.")
+    for name in ("overview.csv", "radiological_gradings.csv"):
+        found = _find(source, name)
+        if found:
+            shutil.copy2(found[0], out / name)
+    return cases
+
+
+# -- VerSe --------------------------------------------------------------------------------------------
+def convert_verse(source: Path, out: Path) -> list[dict]:
+    from lumbarlab.io import read_image
+
+    cases = []
+    labels = {p.name.replace("_seg-vert_msk.nii.gz", ""): p for p in _find(source, "*_seg-vert_msk.nii.gz")}
+    centroids = {re.sub(r"_seg-(vb|subreg)_ctd\.json$", "", p.name): p for p in _find(source, "*_ctd.json")}
+    for image_path in _find(source, "*_ct.nii.gz"):
+        stem = image_path.name[: -len("_ct.nii.gz")]
+        image = read_image(image_path)  # validates the file before it is copied
+        (out / "images").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(image_path, out / "images" / f"{stem}.nii.gz")
+        record = {"id": stem, "modality": "CT", "image": f"images/{stem}.nii.gz",
+                  "spacing": [float(s) for s in image.spacing]}
+        if stem in labels:  # VerSe values are lumbarlab's values
+            (out / "labels").mkdir(parents=True, exist_ok=True)
+            shutil.copy2(labels[stem], out / "labels" / f"{stem}.nii.gz")
+            record["label"] = f"labels/{stem}.nii.gz"
+        if stem in centroids:
+            data = json.loads(centroids[stem].read_text())
+            record["centroids"] = [c for c in data if isinstance(c, dict) and "label" in c]
+            record["centroid_axes"] = next((c.get("direction") for c in data if isinstance(c, dict) and "direction" in c), None)
+        cases.append(record)
+    if not cases:
+        raise LumbarLabError(f"{source}: no VerSe CT files (*_ct.nii.gz) found.")
+    return cases
+
+
+# -- TotalSegmentator -----------------------------------------------------------------------------------
+#: TotalSegmentator structure file → lumbarlab label.
+TOTALSEG_LABELS = {"vertebrae_T12": 19, "vertebrae_L1": 20, "vertebrae_L2": 21, "vertebrae_L3": 22,
+                   "vertebrae_L4": 23, "vertebrae_L5": 24, "sacrum": 26}
+
+
+def totalsegmentator_labels(folder: Path):
+    """Combine TotalSegmentator's one-file-per-structure masks of a case into one lumbarlab label Volume."""
+    from lumbarlab.io import read_image
+
+    combined, reference = None, None
+    for name, value in TOTALSEG_LABELS.items():
+        path = folder / f"{name}.nii.gz"
+        if not path.exists():
+            continue
+        vol = read_image(path)
+        if combined is None:
+            reference, combined = vol, np.zeros(vol.shape, np.uint16)
+        elif vol.shape != combined.shape:
+            raise LumbarLabError(f"{path}: grid {vol.shape} differs from the case's {combined.shape}.")
+        combined[np.asarray(vol.array) > 0] = value
+    return None if combined is None else reference.with_array(combined)
+
+
+def convert_totalsegmentator(source: Path, out: Path) -> list[dict]:
+    from lumbarlab.io import read_image
+
+    cases = []
+    for ct in _find(source, "ct.nii.gz"):
+        case = ct.parent.name
+        image = read_image(ct)
+        (out / "images").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ct, out / "images" / f"{case}.nii.gz")
+        record = {"id": case, "modality": "CT", "image": f"images/{case}.nii.gz",
+                  "spacing": [float(s) for s in image.spacing]}
+        labels = totalsegmentator_labels(ct.parent / "segmentations")
+        if labels is not None:
+            _write_labels(labels, labels.array, out / "labels" / f"{case}.nii.gz")
+            record["label"] = f"labels/{case}.nii.gz"
+            record["levels"] = sorted(int(v) for v in np.unique(labels.array) if v)
+        cases.append(record)
+    if not cases:
+        raise LumbarLabError(f"{source}: no TotalSegmentator cases (*/ct.nii.gz) found.")
+    meta = _find(source, "meta.csv")
+    if meta:
+        shutil.copy2(meta[0], out / "meta.csv")
+    return cases
+
+
+# -- BUU-LSPINE -------------------------------------------------------------------------------------------
+def convert_buu(source: Path, out: Path) -> list[dict]:
+    """Radiographs (PNG/JPEG) with a corner CSV of the same stem (lumbarlab's corner-CSV layout)."""
+    from lumbarlab.io import read_png, write_png
+    from lumbarlab.measure import read_corners_csv, write_corners_csv
+
+    cases = []
+    for image_path in sorted(_find(source, "*.png") + _find(source, "*.jpg") + _find(source, "*.jpeg")):
+        table = image_path.with_suffix(".csv")
+        if not table.exists():
+            continue
+        stem = image_path.stem
+        view = "ap" if re.search(r"(^|[_-])ap($|[_-])", stem, re.I) else "lateral"
+        image = read_png(image_path)
+        write_png(image, out / "images" / f"{stem}.png", bits=16 if image.dtype == np.uint16 else 8)
+        corners = read_corners_csv(table)
+        write_corners_csv(corners, out / "landmarks" / f"{stem}.csv")
+        cases.append({"id": stem, "modality": "X-ray", "view": view, "image": f"images/{stem}.png",
+                      "landmarks": f"landmarks/{stem}.csv", "levels": list(corners), "shape": list(image.shape)})
+    if not cases:
+        raise LumbarLabError(f"{source}: no radiographs with a corner CSV of the same name found.")
+    return cases
+
+
+# -- RSNA 2024 ----------------------------------------------------------------------------------------------
+RSNA_SEVERITY = {"Normal/Mild": 0, "Moderate": 1, "Severe": 2}
+
+
+def convert_rsna(source: Path, out: Path) -> list[dict]:
+    """Studies → one NIfTI per series, with per-level severities (0 normal/mild, 1 moderate, 2 severe)
+    and the annotated coordinates (series, instance, condition, level, x, y in pixels)."""
+    from lumbarlab.dicom import read_dicom_series
+    from lumbarlab.io import write_image
+
+    train = _find(source, "train.csv")
+    if not train:
+        raise LumbarLabError(f"{source}: train.csv of the RSNA 2024 release not found.")
+    with open(train[0], newline="") as fh:
+        rows = {r["study_id"]: r for r in csv.DictReader(fh)}
+    coords: dict[str, list[dict]] = {}
+    for path in _find(source, "train_label_coordinates.csv"):
+        with open(path, newline="") as fh:
+            for r in csv.DictReader(fh):
+                coords.setdefault(r["study_id"], []).append(
+                    {"series": r["series_id"], "instance": int(r["instance_number"]), "condition": r["condition"],
+                     "level": r["level"], "x": float(r["x"]), "y": float(r["y"])})
+    descriptions: dict[str, str] = {}
+    for path in _find(source, "train_series_descriptions.csv"):
+        with open(path, newline="") as fh:
+            descriptions.update({r["series_id"]: r["series_description"] for r in csv.DictReader(fh)})
+    cases = []
+    for study, row in rows.items():
+        severities = {}
+        for key, value in row.items():
+            if key == "study_id":
+                continue
+            if value and value not in RSNA_SEVERITY:
+                raise LumbarLabError(f"train.csv, study {study}: unknown severity {value!r} in {key}.")
+            severities[key] = RSNA_SEVERITY.get(value) if value else None
+        series = []
+        for folder in sorted(p for p in source.rglob(f"train_images/{study}/*") if p.is_dir()):
+            vol = read_dicom_series(folder)
+            name = f"{study}_{folder.name}"
+            write_image(vol, out / "images" / f"{name}.nii.gz")
+            series.append({"series": folder.name, "description": descriptions.get(folder.name, ""),
+                           "image": f"images/{name}.nii.gz", "spacing": [float(s) for s in vol.spacing]})
+        cases.append({"id": study, "modality": "MRI", "severity": severities, "series": series,
+                      "coordinates": coords.get(study, [])})
+    return cases
+
+
+def index_only(source: Path, out: Path) -> list[dict]:
+    """For datasets without a converter: index NIfTI/MHA images (and labels in a folder named like
+    ``labels``/``masks``) in place by copying them, geometry untouched."""
+    cases = []
+    for path in _find(source, "*.nii.gz") + _find(source, "*.mha"):
+        kind = "labels" if re.search(r"label|mask|seg", str(path.relative_to(source)), re.I) else "images"
+        (out / kind).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, out / kind / path.name)
+        cases.append({"id": path.name.split(".")[0], "file": f"{kind}/{path.name}", "kind": kind})
+    if not cases:
+        raise LumbarLabError(f"{source}: no NIfTI or MHA images found to index.")
+    return cases
+
+
+CONVERTERS: dict[str, Callable[[Path, Path], list[dict]]] = {
+    "spider": convert_spider, "verse": convert_verse, "totalsegmentator": convert_totalsegmentator,
+    "buu": convert_buu, "rsna": convert_rsna, "": index_only,
+}

@@ -1,0 +1,261 @@
+"""data_fetch end to end without the internet: tiny archives in each dataset's real layout, served by a
+local HTTP server, fetched (hash-checked), converted and loaded; failures leave the destination as it was."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import http.server
+import json
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import data_fetch
+from data_fetch.registry import DATASETS, RemoteFile
+from data_fetch.transfer import file_hash
+from lumbarlab.errors import LumbarLabError
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    cut_once: set[str] = set()  # paths whose first transfer breaks off half-way
+
+    def log_message(self, *args):  # keep test output quiet
+        pass
+
+    def do_GET(self):
+        name = self.path.lstrip("/")
+        if name in self.cut_once:
+            self.cut_once.discard(name)
+            data = (Path(self.directory) / name).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        super().do_GET()
+
+
+@pytest.fixture
+def server(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(root)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def phantom_export(tmp_path_factory):
+    """One small phantom case written in VerSe / SPIDER / BUU-style layouts (known geometry and labels)."""
+    from lumbarlab.phantom import make_case
+    from lumbarlab.phantom.export import write_case
+
+    case = make_case(5, shape=(48, 48, 60), spacing=3.0, slip={"L4": 30})
+    return write_case(case, tmp_path_factory.mktemp("phantom")), case
+
+
+def _zip(path: Path, files: dict[str, Path | bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, src in files.items():
+            if isinstance(src, bytes):
+                zf.writestr(name, src)
+            else:
+                zf.write(src, name)
+    return path
+
+
+def _register(monkeypatch, name: str, www: Path, files: list[str], wrong_hash: bool = False):
+    remote = tuple(RemoteFile(f, (www / f).stat().st_size,
+                              "sha256:" + ("0" * 64 if wrong_hash else file_hash(www / f)), "test") for f in files)
+    monkeypatch.setitem(DATASETS, name, dataclasses.replace(DATASETS[name], files=remote, base_url="http://unused.invalid/"))
+
+
+def _spider_zips(www: Path, phantom) -> None:
+    folder, _ = phantom
+    mri = folder / "mri"
+    _zip(www / "images.zip", {f"images/{p.name}": p for p in (mri / "images").iterdir()})
+    _zip(www / "masks.zip", {f"masks/{p.name}": p for p in (mri / "masks").iterdir()})
+    (www / "overview.csv").write_text("patient_id,subset\n1,training\n")
+    (www / "radiological_gradings.csv").write_text("Patient,IVD label,Pfirrman grade\n1,1,2\n")
+
+
+def test_spider_fetch_verify_convert_load(server, phantom_export, monkeypatch, tmp_path):
+    from lumbarlab.datasets import FetchedVolumes
+    from lumbarlab.io import read_image
+    from lumbarlab.phantom.labels import to_spider
+
+    www, url = server
+    _spider_zips(www, phantom_export)
+    _register(monkeypatch, "spider", www, ["images.zip", "masks.zip", "overview.csv", "radiological_gradings.csv"])
+    folder = data_fetch.fetch("spider", tmp_path / "data", mirror=url, progress=False)
+    index = json.loads((folder / "index.json").read_text())
+    assert index["license"] == "CC BY 4.0" and len(index["cases"]) == 2
+    assert all(v["sha256"] == v["registry"].split(":")[1] for v in index["downloads"].values())
+    source = read_image(phantom_export[0] / "mri" / "masks" / "phantom0005_t2.mha")
+    converted = read_image(folder / "labels" / "phantom0005_t2.nii.gz")
+    np.testing.assert_allclose(converted.affine, source.affine, atol=1e-4)  # geometry kept
+    # SPIDER → lumbarlab → SPIDER is the identity: vertebrae, discs and canal map back
+    assert np.array_equal(to_spider(converted.array.astype(np.uint8)), source.array)
+    assert {20, 23, 24, 124, 200} <= set(np.unique(converted.array).tolist())
+    data = FetchedVolumes(folder)
+    image, labels = data[0]
+    assert image.shape[0] == 1 and image.shape[1:] == labels.shape
+
+
+def test_spider_label_mapping_known_values():
+    from data_fetch.convert import spider_to_lumbarlab
+
+    spider = np.array([0, 1, 2, 5, 6, 103, 100, 201, 202, 206])
+    assert spider_to_lumbarlab(spider).tolist() == [0, 24, 23, 20, 19, 22, 200, 124, 123, 119]
+
+
+def test_verse_archive_layout(server, phantom_export, monkeypatch, tmp_path):
+    from lumbarlab.io import read_image
+
+    www, url = server
+    ct = phantom_export[0] / "ct"
+    files = {f"dataset-01training/{'derivatives' if 'seg' in p.name else 'rawdata'}/sub-phantom0005/{p.name}": p
+             for p in ct.iterdir()}
+    _zip(www / "dataset-01training.zip", files)
+    _zip(www / "dataset-02validation.zip", {"dataset-02validation/README.txt": b"empty split"})
+    _zip(www / "dataset-03test.zip", {"dataset-03test/README.txt": b"empty split"})
+    _register(monkeypatch, "verse20", www, ["dataset-01training.zip", "dataset-02validation.zip", "dataset-03test.zip"])
+    folder = data_fetch.fetch("verse20", tmp_path / "data", mirror=url, progress=False)
+    case = json.loads((folder / "index.json").read_text())["cases"][0]
+    assert case["id"] == "sub-phantom0005" and case["label"] == "labels/sub-phantom0005.nii.gz"
+    assert {c["label"] for c in case["centroids"]} >= {20, 21, 22, 23, 24}
+    assert np.array_equal(read_image(folder / case["label"]).array,
+                          read_image(ct / "sub-phantom0005_seg-vert_msk.nii.gz").array)
+
+
+def test_totalsegmentator_one_file_per_structure(server, phantom_export, monkeypatch, tmp_path):
+    from lumbarlab.datasets import FetchedVolumes
+    from lumbarlab.io import read_image, write_image
+
+    www, url = server
+    ct = phantom_export[0] / "ct"
+    labels = read_image(ct / "sub-phantom0005_seg-vert_msk.nii.gz")
+    case = tmp_path / "ts" / "s0000"
+    (case / "segmentations").mkdir(parents=True)
+    write_image(read_image(ct / "sub-phantom0005_ct.nii.gz"), case / "ct.nii.gz")
+    names = {20: "vertebrae_L1", 21: "vertebrae_L2", 22: "vertebrae_L3", 23: "vertebrae_L4", 24: "vertebrae_L5",
+             26: "sacrum", 19: "vertebrae_T12"}
+    for value, name in names.items():
+        write_image(labels.with_array((labels.array == value).astype(np.uint8)), case / "segmentations" / f"{name}.nii.gz")
+    write_image(labels.with_array(np.zeros(labels.shape, np.uint8)), case / "segmentations" / "liver.nii.gz")
+    (tmp_path / "ts" / "meta.csv").write_text("image_id;age;gender\ns0000;50;f\n")
+    _zip(www / "Totalsegmentator_dataset_small_v201.zip",
+         {str(p.relative_to(tmp_path / "ts")): p for p in (tmp_path / "ts").rglob("*") if p.is_file()})
+    _register(monkeypatch, "totalsegmentator-small", www, ["Totalsegmentator_dataset_small_v201.zip"])
+    folder = data_fetch.fetch("totalsegmentator-small", tmp_path / "data", mirror=url, progress=False)
+    image, combined = FetchedVolumes(folder, canonical=False)[0]
+    assert np.array_equal(combined.numpy(), labels.array.astype(np.int64))  # same values as VerSe's
+    assert (folder / "meta.csv").exists()
+
+
+def test_buu_manual_then_from_folder_interchangeable_with_phantom(phantom_export, tmp_path, capsys):
+    from lumbarlab.cli import main
+    from lumbarlab.datasets import LANDMARK_LEVELS, XrayDataset, fetched_xrays
+
+    assert main(["fetch", "buu-lspine", "--dest", str(tmp_path / "data")]) == 1
+    assert "services.informatics.buu.ac.th" in capsys.readouterr().out
+    assert not (tmp_path / "data" / "buu-lspine").exists()
+    folder, case = phantom_export
+    assert main(["fetch", "buu-lspine", "--dest", str(tmp_path / "data"), "--from", str(folder / "xray"), "--quiet"]) == 0
+    split = fetched_xrays(tmp_path / "data" / "buu-lspine", size=128)
+    assert len(split) == 1 and split.corners.shape == (1, 22, 2)
+    assert split.slip[0] == pytest.approx(30.0, abs=2.0)  # measured from the annotated corners
+    image, corners = XrayDataset(split, "landmarks")[0]
+    assert image.shape == (1, 128, 128) and corners.shape == (22, 2)
+    assert list(LANDMARK_LEVELS)[-1] == "S1"
+
+
+def test_rsna_from_zip(tmp_path):
+    from dicom_files import ct_series
+
+    rng = np.random.default_rng(1)
+    src = tmp_path / "rsna"
+    ct_series(src / "train_images" / "4003253" / "702807833", rng.uniform(0, 500, (8, 6, 4)).round(), intercept=0.0)
+    (src / "train.csv").write_text("study_id,spinal_canal_stenosis_l4_l5,left_neural_foraminal_narrowing_l5_s1\n"
+                                   "4003253,Moderate,Normal/Mild\n")
+    (src / "train_label_coordinates.csv").write_text(
+        "study_id,series_id,instance_number,condition,level,x,y\n"
+        "4003253,702807833,2,Spinal Canal Stenosis,L4/L5,3.5,4.25\n")
+    (src / "train_series_descriptions.csv").write_text("study_id,series_id,series_description\n"
+                                                       "4003253,702807833,Sagittal T2/STIR\n")
+    archive = _zip(tmp_path / "rsna.zip", {str(p.relative_to(src)): p for p in src.rglob("*") if p.is_file()})
+    folder = data_fetch.fetch("rsna2024", tmp_path / "data", from_path=archive, progress=False)
+    case = json.loads((folder / "index.json").read_text())["cases"][0]
+    assert case["severity"] == {"spinal_canal_stenosis_l4_l5": 1, "left_neural_foraminal_narrowing_l5_s1": 0}
+    assert case["coordinates"][0]["level"] == "L4/L5" and case["series"][0]["description"] == "Sagittal T2/STIR"
+    assert (folder / case["series"][0]["image"]).exists()
+
+
+def test_hash_mismatch_leaves_the_destination_as_it_was(server, phantom_export, monkeypatch, tmp_path):
+    www, url = server
+    _spider_zips(www, phantom_export)
+    files = ["images.zip", "masks.zip", "overview.csv", "radiological_gradings.csv"]
+    _register(monkeypatch, "spider", www, files)
+    good = data_fetch.fetch("spider", tmp_path / "data", mirror=url, progress=False)
+    before = {p: p.read_bytes() for p in good.rglob("*") if p.is_file()}
+    (www / "masks.zip").write_bytes((www / "masks.zip").read_bytes()[:-10] + b"tampered!!")  # the host's file changed
+    data_fetch.fetch("spider", tmp_path / "data", mirror=url, progress=False)  # verified downloads are reused
+    import shutil
+
+    shutil.rmtree(tmp_path / "data" / ".downloads")  # now the tampered file must be transferred
+    with pytest.raises(LumbarLabError, match="does not match the expected hash"):
+        data_fetch.fetch("spider", tmp_path / "data", mirror=url, progress=False)
+    assert {p: p.read_bytes() for p in good.rglob("*") if p.is_file()} == before
+    assert not any(p.name.startswith(".work-") for p in (tmp_path / "data").iterdir())
+
+
+def test_interrupted_transfer_recovers(server, phantom_export, monkeypatch, tmp_path):
+    www, url = server
+    _spider_zips(www, phantom_export)
+    _register(monkeypatch, "spider", www, ["images.zip", "masks.zip", "overview.csv", "radiological_gradings.csv"])
+    _Handler.cut_once = {"images.zip"}
+    with pytest.raises(LumbarLabError, match="images.zip"):
+        data_fetch.fetch("spider", tmp_path / "data", mirror=url, progress=False)
+    assert not (tmp_path / "data" / "spider").exists()
+    assert not (tmp_path / "data" / ".downloads" / "spider" / "images.zip").exists()  # nothing half-written kept
+    folder = data_fetch.fetch("spider", tmp_path / "data", mirror=url, progress=False)  # a clean restart
+    assert len(json.loads((folder / "index.json").read_text())["cases"]) == 2
+
+
+def test_archive_escaping_the_destination_is_refused(tmp_path):
+    evil = _zip(tmp_path / "evil.zip", {"images/ok.txt": b"fine", "../../escaped.txt": b"gotcha"})
+    with pytest.raises(LumbarLabError, match="outside the destination"):
+        data_fetch.fetch("ctspine1k", tmp_path / "data", from_path=evil, progress=False)
+    assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "data" / "ctspine1k").exists()
+    import tarfile
+
+    with tarfile.open(tmp_path / "link.tar", "w") as tf:
+        info = tarfile.TarInfo("images/link")
+        info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tf.addfile(info)
+    with pytest.raises(LumbarLabError, match="link"):
+        data_fetch.fetch("ctspine1k", tmp_path / "data", from_path=tmp_path / "link.tar", progress=False)
+
+
+def test_registry_lists_the_survey_datasets(capsys):
+    from lumbarlab.cli import main
+
+    for name in ("spider", "verse19", "verse20", "totalsegmentator", "totalsegmentator-small", "lumbar-spine-mri",
+                 "buu-lspine", "rsna2024", "ctspine1k", "aasce2019"):
+        d = data_fetch.get(name)
+        assert d.license and d.citation and d.homepage.startswith("http")
+        assert d.direct or "lumbarlab fetch" in d.manual
+    assert "10159290" in data_fetch.get("spider").homepage and "10047263" in data_fetch.get("totalsegmentator-small").homepage
+    assert main(["fetch", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "rsna2024" in out and "manual" in out and "CC BY 4.0" in out
+    with pytest.raises(LumbarLabError, match="fetch --list"):
+        data_fetch.get("imaginary")
