@@ -215,7 +215,15 @@ def decode_heatmaps(heatmaps: torch.Tensor, beta: float = 50.0, window: int | No
     grids = [g.reshape(1, 1, -1) for g in torch.meshgrid(
         *[torch.arange(n, dtype=torch.float32, device=heatmaps.device) for n in spatial], indexing="ij")]
     if window is not None:
-        peak = flat.argmax(dim=-1, keepdim=True)
+        # The peak is where the softmax has most mass nearby, not the single largest logit: a lone
+        # bright pixel (often at the border) can out-score the true peak while holding no mass.
+        import torch.nn.functional as F
+
+        mass = torch.softmax(logits, dim=-1).reshape(b * k, 1, *spatial)
+        pool = F.avg_pool2d if len(spatial) == 2 else F.avg_pool3d
+        size = 2 * window + 1
+        # box sums (padding counts as zero mass), so border windows are not inflated
+        peak = pool(mass, size, stride=1, padding=window, count_include_pad=True).reshape(b, k, -1).argmax(-1, keepdim=True)
         near = torch.ones_like(logits, dtype=torch.bool)
         for g in grids:
             centre = torch.gather(g.expand(b, k, -1), -1, peak)

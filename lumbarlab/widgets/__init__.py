@@ -14,6 +14,7 @@ from lumbarlab.widgets.metric_explorer import (
 )
 from lumbarlab.widgets.phantom_explorer import PhantomExplorer
 from lumbarlab.widgets.view3d import view3d
+from lumbarlab.widgets.xray_panel import XrayPanel
 
 __all__ = ["PhantomExplorer", "MetricExplorer", "ClassificationPanel", "SegmentationPanel", "DetectionPanel", "view3d",
-           "LandmarkJitterPanel", "grade_flip_curve", "CAMPanel"]
+           "LandmarkJitterPanel", "grade_flip_curve", "CAMPanel", "XrayPanel"]

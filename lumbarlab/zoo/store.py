@@ -150,14 +150,16 @@ def predictor(name: str, folder: Path | None = None, **kwargs):
     return Predictor(load(name, folder), spatial_dims=2, output=kwargs.pop("output", output), **kwargs)
 
 
-#: Soft-argmax window (± pixels around each heatmap's peak) used to decode the landmark model.
-DECODE_WINDOW = 6
+#: Soft-argmax window used to decode the landmark model: None = over the whole map, exactly as the DSNT
+#: loss trained it. The DSNT distance term constrains only each map's mean, and the trained maps spread
+#: part of their mass far from the corner (lesson 05 shows them), so a window around the peak decodes worse.
+DECODE_WINDOW: int | None = None
 
 
 def predict_landmarks(model: torch.nn.Module, images: np.ndarray, batch_size: int = 16,
                       window: int | None = DECODE_WINDOW) -> np.ndarray:
     """(N, H, W) or (H, W) images → (N, 22, 2) or (22, 2) (x, y) landmark pixels by soft-argmax
-    within ``window`` pixels of each heatmap's peak (None: over the whole map, as in training)."""
+    (over the whole map by default, as in training; ``window``: within ± pixels of each map's peak)."""
     from lumbarlab.infer import Predictor
     from lumbarlab.models import decode_heatmaps
 

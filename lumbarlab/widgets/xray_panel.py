@@ -1,0 +1,205 @@
+"""The X-ray dashboard's panel: a lateral radiograph through the zoo's three models.
+
+A phantom case (anatomy seed, slip level and size, L1 fracture) or an uploaded PNG/JPEG/DICOM goes
+through the slip classifier (with its Grad-CAM), the corner-landmark model (whose corners feed
+:func:`lumbarlab.measure.measure_lateral`) and the vertebra/sacrum segmenter. The panel shows the
+measurements drawn on the image, the segmentation, the Grad-CAM and a short report; any user error
+shows in the message line and the panel keeps working.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+
+import numpy as np
+
+from lumbarlab.errors import LumbarLabError
+
+__all__ = ["XrayPanel", "analyse"]
+
+_SEG_COLOURS = np.array([[0, 0, 0], [80, 200, 255], [255, 170, 60]], np.float32)
+
+
+def analyse(image: np.ndarray, models: dict, spacing=(1.0, 1.0)) -> dict:
+    """Run the three zoo models on one (256, 256) image; returns probabilities, Grad-CAM, corners,
+    the lateral report and the segmentation."""
+    import torch
+
+    from lumbarlab.datasets import corners_to_dict
+    from lumbarlab.explain import class_activation_map
+    from lumbarlab.measure import measure_lateral
+    from lumbarlab.zoo import predict_landmarks
+
+    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
+    with torch.inference_mode():
+        probs = torch.softmax(models["xray-slip"](x), 1)[0].numpy()
+        seg = models["xray-vertebrae"](x).argmax(1)[0].numpy().astype(np.uint8)
+    cam = class_activation_map(models["xray-slip"], x, target=1).maps[0]
+    corners = corners_to_dict(predict_landmarks(models["xray-corners"], image))
+    try:
+        report = measure_lateral(corners, spacing)
+    except LumbarLabError as exc:  # e.g. collapsed corners on an image that is not a lateral spine
+        raise LumbarLabError(f"the landmark model's corners cannot be measured ({exc}); is this a lateral lumbar radiograph?") from exc
+    return {"probability": float(probs[1]), "cam": cam, "corners": corners, "report": report, "segmentation": seg}
+
+
+class XrayPanel:
+    """Phantom controls or an upload → classifier, landmarks + measurements, segmentation, Grad-CAM.
+
+    Example:
+        >>> panel = XrayPanel()
+        >>> panel.set(slip=35, level="L5")
+        >>> panel.result["report"].slips["L5"]["meyerding_grade"]
+        2
+        >>> panel.widget
+    """
+
+    def __init__(self, seed: int = 3, slip: float = 30.0, level: str = "L4", fracture: float = 0.0, size: int = 256):
+        import ipywidgets as w
+
+        from lumbarlab import zoo
+
+        self.size = size
+        self.models = {name: zoo.load(name) for name in ("xray-slip", "xray-corners", "xray-vertebrae")}
+        self.image: np.ndarray | None = None
+        self.truth_corners: dict | None = None
+        self.truth: dict = {}
+        self.spacing = (1.0, 1.0)
+        self.source = ""
+        self.result: dict = {}
+        self.last_seconds = 0.0
+        style, lay = {"description_width": "120px"}, w.Layout(width="300px")
+        self.controls = {
+            "seed": w.IntText(seed, description="Phantom seed", style=style, layout=lay),
+            "level": w.Dropdown(options=["L3", "L4", "L5"], value=level, description="Slip level", style=style, layout=lay),
+            "slip": w.BoundedFloatText(slip, min=0.0, max=60.0, step=1.0, description="Slip (%)", style=style, layout=lay),
+            "fracture": w.BoundedFloatText(fracture, min=0.0, max=50.0, step=1.0, description="L1 height loss (%)",
+                                           style=style, layout=lay),
+            "alpha": w.FloatSlider(0.45, min=0.0, max=1.0, step=0.05, description="Grad-CAM opacity", style=style,
+                                   layout=lay, continuous_update=False),
+        }
+        for key, ctl in self.controls.items():
+            ctl.add_class(f"ll-xr-{key}")
+            ctl.observe(self._on_view if key == "alpha" else self._on_case, names="value")
+        self.upload = w.FileUpload(accept=".png,.jpg,.jpeg,.dcm", multiple=False, description="Upload radiograph")
+        self.upload.add_class("ll-xr-upload")
+        self.upload.observe(self._on_upload, names="value")
+        self.measured = w.Image(format="png", layout=w.Layout(width="340px"))
+        self.segmented = w.Image(format="png", layout=w.Layout(width="256px"))
+        self.cam = w.Image(format="png", layout=w.Layout(width="256px"))
+        self.report = w.HTML()
+        self.message = w.HTML()
+        self.widget = w.VBox([
+            w.HBox([w.VBox(list(self.controls.values()) + [self.upload, self.message]), self.report]),
+            w.HBox([self.measured, w.VBox([w.HTML("<b>Segmentation</b> (blue: bodies, orange: sacrum)"), self.segmented]),
+                    w.VBox([w.HTML("<b>Grad-CAM</b> for “spondylolisthesis”"), self.cam])]),
+        ], layout=w.Layout(min_width="900px"))
+        self._load_phantom()
+        self.update()
+
+    def set(self, **values) -> None:
+        """Set controls by name (``seed``, ``level``, ``slip``, ``fracture``, ``alpha``)."""
+        for key, value in values.items():
+            if key not in self.controls:
+                raise LumbarLabError(f"no control {key!r}; choose from {', '.join(self.controls)}.")
+            self.controls[key].value = value
+
+    def _load_phantom(self) -> None:
+        from lumbarlab.datasets import corners_to_dict, landmarks_from_corners
+        from lumbarlab.phantom import sample_params
+        from lumbarlab.phantom.fast2d import lateral_radiograph
+
+        c = {k: ctl.value for k, ctl in self.controls.items()}
+        if int(c["seed"]) < 0:
+            raise LumbarLabError("the phantom seed must be 0 or more.")
+        pathology: dict = {}
+        if c["slip"] > 0:
+            pathology["slip"] = {c["level"]: float(c["slip"])}
+        if c["fracture"] > 0:
+            pathology["fracture"] = {"L1": float(c["fracture"])}
+        rad = lateral_radiograph(sample_params(int(c["seed"]), **pathology), size=self.size)
+        self.image, self.spacing = rad.image, rad.spacing
+        self.truth_corners = corners_to_dict(landmarks_from_corners(rad.corners))
+        self.truth = {"slip": float(c["slip"]), "level": c["level"], "fracture": float(c["fracture"])}
+        self.source = f"phantom seed {c['seed']}: {c['level']} slip {c['slip']:.0f} %, L1 height loss {c['fracture']:.0f} %"
+
+    # -- events -----------------------------------------------------------------------------------
+    def _guard(self, action) -> None:
+        try:
+            action()
+            self.message.value = ""
+        except LumbarLabError as exc:
+            self.message.value = f"<p class='ll-xr-error' style='color:#b00020'>{html.escape(str(exc))}</p>"
+
+    def _on_case(self, _change) -> None:
+        self._guard(lambda: (self._load_phantom(), self.update()))
+
+    def _on_view(self, _change) -> None:
+        self._guard(self.draw)
+
+    def _on_upload(self, change) -> None:
+        def run():
+            from lumbarlab.widgets.upload import fit_to_model, radiograph_from_bytes
+
+            files = change["new"]
+            if not files:
+                return
+            item = files[0] if isinstance(files, (list, tuple)) else next(iter(files.values()))
+            name = item.get("name", "upload") if isinstance(item, dict) else getattr(item, "name", "upload")
+            content = item["content"] if isinstance(item, dict) else item.content
+            image = fit_to_model(radiograph_from_bytes(bytes(content), name), self.size)
+            result = analyse(image, self.models, (1.0, 1.0))  # analyse first: a failure keeps the old case
+            self.image, self.spacing, self.truth_corners, self.truth = image, (1.0, 1.0), None, {}
+            self.source = f"upload {name} (resized to {self.size}²; lengths in pixels)"
+            self.result = result
+            self.draw()
+        self._guard(run)
+
+    # -- work ---------------------------------------------------------------------------------------
+    def update(self) -> None:
+        start = time.perf_counter()
+        self.result = analyse(self.image, self.models, self.spacing)
+        self.last_seconds = time.perf_counter() - start
+        self.draw()
+
+    def draw(self) -> None:
+        from lumbarlab.explain import overlay
+        from lumbarlab.viz import measurement_overlay
+        from lumbarlab.widgets.svg import encode_png
+
+        r = self.result
+        self.measured.value = measurement_overlay(self.image, r["corners"], self.spacing, "lateral",
+                                                  "predicted corners and measurements", truth_corners=self.truth_corners)
+        grey = np.clip(self.image, 0, 1)[..., None].repeat(3, -1) * 255
+        colours = _SEG_COLOURS[r["segmentation"]]
+        mask = (r["segmentation"] > 0)[..., None]
+        self.segmented.value = encode_png(np.where(mask, 0.55 * grey + 0.45 * colours, grey).astype(np.uint8))
+        self.cam.value = encode_png(overlay(self.image, r["cam"], alpha=self.controls["alpha"].value))
+        self.report.value = self._report_html()
+
+    def _report_html(self) -> str:
+        r, rep = self.result, self.result["report"]
+        worst = max(rep.slips.items(), key=lambda kv: kv[1]["slip_percent"])
+        prob = r["probability"]
+        rows = "".join(
+            f"<tr><td>{k}</td><td data-level='{k}' class='ll-xr-slip-value'>{v['slip_percent']:.1f} %</td>"
+            f"<td>Meyerding {v['meyerding_grade']}</td></tr>" for k, v in rep.slips.items() if k != "T12")
+        l1 = rep.vertebrae.get("L1", {})
+        truth = ""
+        if self.truth:
+            truth = (f"<p style='color:#555'>Phantom truth: {self.truth['level']} slip {self.truth['slip']:.0f} %, "
+                     f"L1 height loss {self.truth['fracture']:.0f} %</p>")
+        return (
+            f"<div style='margin-left:16px'><p>{html.escape(self.source)}</p>{truth}"
+            f"<p>Classifier: <b class='ll-xr-class'>{'spondylolisthesis' if prob >= 0.5 else 'normal'}</b> "
+            f"(p = {prob:.3f})</p>"
+            f"<p>Largest slip (from predicted corners): <b>{worst[0]}</b> "
+            f"<b class='ll-xr-slip'>{worst[1]['slip_percent']:.1f} %</b>, "
+            f"Meyerding grade <b class='ll-xr-grade'>{worst[1]['meyerding_grade']}</b></p>"
+            f"<table><tr><th>level</th><th>slip</th><th>grade</th></tr>{rows}</table>"
+            f"<p>L1 height loss {l1.get('height_loss_percent', float('nan')):.1f} % (Genant {l1.get('genant_grade', '–')}); "
+            f"lordosis L1–S1 {rep.lordosis_L1_S1:.1f}°, lumbosacral angle {rep.lumbosacral_angle:.1f}°</p>"
+            f"<p style='color:#555'>Three models in {1000 * self.last_seconds:.0f} ms. A teaching tool on phantom-trained "
+            f"models — not for diagnosis.</p></div>"
+        )

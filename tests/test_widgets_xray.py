@@ -1,0 +1,40 @@
+"""XrayPanel without a browser: the zoo's three models on phantom cases with known slips; errors stay in the panel."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def panel():
+    from lumbarlab.widgets import XrayPanel
+
+    return XrayPanel(seed=3, slip=30.0, level="L4")
+
+
+def test_known_slips_give_their_meyerding_grades(panel):
+    rep = panel.result["report"]
+    assert rep.slips["L4"]["slip_percent"] == pytest.approx(30.0, abs=4.0)
+    assert rep.slips["L4"]["meyerding_grade"] == 2
+    assert panel.result["probability"] > 0.5
+    assert "ll-xr-grade'>2<" in panel.report.value
+    panel.set(slip=0.0)
+    assert panel.result["probability"] < 0.5
+    assert abs(panel.result["report"].slips["L4"]["slip_percent"]) < 5.0
+    panel.set(level="L5", slip=45.0, fracture=30.0)
+    rep = panel.result["report"]
+    assert rep.slips["L5"]["slip_percent"] == pytest.approx(45.0, abs=5.0)
+    assert rep.vertebrae["L1"]["height_loss_percent"] == pytest.approx(30.0, abs=6.0)
+    for image in (panel.measured, panel.segmented, panel.cam):
+        assert image.value[:4] == b"\x89PNG"
+
+
+def test_errors_show_in_the_panel_and_keep_the_case(panel):
+    before = panel.report.value
+    panel._on_upload({"new": [{"name": "scan.pdf", "content": b"%PDF-1.4 not an image"}]})
+    assert "ll-xr-error" in panel.message.value and "scan.pdf" in panel.message.value
+    assert panel.report.value == before
+    panel.set(seed=-3)
+    assert "seed must be 0 or more" in panel.message.value
+    panel.set(seed=3)
+    assert panel.message.value == ""
