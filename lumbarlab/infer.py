@@ -29,22 +29,26 @@ class Predictor:
     Args:
         output: ``"logits"``, ``"probabilities"`` (softmax over channels; sigmoid for one) or
             ``"labels"`` (argmax over channels).
-        batch_size: images per forward pass.
+        batch_size: images per forward pass; default 16 on CUDA and 4 on the CPU, where larger batches
+            fall out of the cache (measured on the 2-core CI machine: batch 4 ran a 256² UNet 1.32× faster
+            than one image at a time, batch 16 0.92×; benchmarks/bench_infer.py).
         roi_size: for 3D, run MONAI's sliding-window inference with this window (overlap 25 %).
         compile: wrap the model with ``torch.compile`` (worth it for many calls on a GPU).
         amp: bf16 (or fp16) autocast on CUDA; ignored on CPU.
     """
 
     def __init__(self, model: torch.nn.Module, spatial_dims: int = 2, in_channels: int = 1, output: Output = "labels",
-                 batch_size: int = 16, roi_size: tuple[int, ...] | None = None, overlap: float = 0.25,
+                 batch_size: int | None = None, roi_size: tuple[int, ...] | None = None, overlap: float = 0.25,
                  amp: bool = True, channels_last: bool | None = None, compile: bool = False, device=None):
         from lumbarlab.device import get_device
 
         if output not in ("logits", "probabilities", "labels"):
             raise LumbarLabError(f"output must be logits, probabilities or labels, got {output!r}.")
+        self.device = torch.device(device) if device is not None else get_device()
+        if batch_size is None:
+            batch_size = 16 if self.device.type == "cuda" else 4
         if batch_size < 1:
             raise LumbarLabError(f"batch_size must be at least 1, got {batch_size}.")
-        self.device = torch.device(device) if device is not None else get_device()
         self.spatial_dims, self.in_channels, self.output = spatial_dims, in_channels, output
         self.batch_size, self.roi_size, self.overlap = batch_size, roi_size, overlap
         self.amp = amp and self.device.type == "cuda"
