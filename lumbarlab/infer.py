@@ -35,11 +35,15 @@ class Predictor:
         roi_size: for 3D, run MONAI's sliding-window inference with this window (overlap 25 %).
         compile: wrap the model with ``torch.compile`` (worth it for many calls on a GPU).
         amp: bf16 (or fp16) autocast on CUDA; ignored on CPU.
+        freeze: trace the model on its first batch and let ``torch.jit.optimize_for_inference`` fold
+            batch norms into convolutions and pick oneDNN kernels (on by default on the CPU without
+            ``compile``; a model that cannot be traced, or a later input it cannot run, falls back to eager).
     """
 
     def __init__(self, model: torch.nn.Module, spatial_dims: int = 2, in_channels: int = 1, output: Output = "labels",
                  batch_size: int | None = None, roi_size: tuple[int, ...] | None = None, overlap: float = 0.25,
-                 amp: bool = True, channels_last: bool | None = None, compile: bool = False, device=None):
+                 amp: bool = True, channels_last: bool | None = None, compile: bool = False, device=None,
+                 freeze: bool | None = None):
         from lumbarlab.device import get_device
 
         if output not in ("logits", "probabilities", "labels"):
@@ -57,6 +61,25 @@ class Predictor:
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = torch.compile(model) if compile else model
+        self.freeze = (self.device.type == "cpu" and not compile and roi_size is None) if freeze is None else freeze
+        self._frozen: dict[tuple[int, ...], torch.nn.Module] = {}
+
+    def _runner(self, batch: torch.Tensor) -> torch.nn.Module:
+        """The model to call for ``batch``: eager, or its frozen trace for this channel/spatial shape."""
+        if not self.freeze:
+            return self.model
+        key = tuple(batch.shape[1:])
+        if key not in self._frozen:
+            import warnings
+
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # tracer and deprecation chatter
+                    traced = torch.jit.trace(self.model, batch, check_trace=False)
+                    self._frozen[key] = torch.jit.optimize_for_inference(traced)
+            except Exception:  # untraceable models (data-dependent control flow) stay eager
+                self._frozen[key] = self.model
+        return self._frozen[key]
 
     # -- input checks ------------------------------------------------------------------------
     def _as_batch(self, x) -> tuple[torch.Tensor, bool]:
@@ -98,7 +121,14 @@ class Predictor:
 
                 out = sliding_window_inference(batch, self.roi_size, self.batch_size, self.model, overlap=self.overlap)
             else:
-                out = self.model(batch)
+                runner = self._runner(batch)
+                try:
+                    out = runner(batch)
+                except RuntimeError:
+                    if runner is self.model:
+                        raise
+                    self._frozen[tuple(batch.shape[1:])] = self.model  # a trace that cannot run this batch
+                    out = self.model(batch)
         return out.float()
 
     def _finish(self, out: torch.Tensor) -> torch.Tensor:

@@ -56,12 +56,20 @@ def distributed_setup() -> tuple[int, int]:
 
 
 def save_checkpoint(path: str | os.PathLike, **state) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, then rename: never a half-written checkpoint."""
+    """``torch.save`` to a temporary file beside ``path``, then rename: never a half-written checkpoint.
+
+    The bytes are serialised in memory first: ``torch.save`` to a path names the records inside its zip
+    after the file, and the temporary file's random name would make equal weights hash differently.
+    """
+    import io
+
     from lumbarlab.io import atomic_path
 
     path = Path(path)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        tmp.write_bytes(buffer.getvalue())
     return path
 
 

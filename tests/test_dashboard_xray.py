@@ -6,6 +6,13 @@ from __future__ import annotations
 import pytest
 
 
+def _upload(dash, css: str, path) -> None:
+    """ipywidgets' FileUpload opens a file chooser from a detached <input>: answer the chooser."""
+    with dash.page.expect_file_chooser() as chooser:
+        dash.page.click(css)
+    chooser.value.set_files(str(path))
+
+
 def _wait_text(dash, css: str, text: str) -> None:
     dash.page.wait_for_function(
         "([sel, t]) => { const e = document.querySelector(sel); return e && e.textContent.trim() === t; }",
@@ -35,7 +42,7 @@ def test_xray_dashboard_grades_follow_the_case_and_uploads(open_dashboard, tmp_p
 
     bad = tmp_path / "huge.dcm"
     bad.write_bytes(b"\0" * 128 + b"DICM" + b"\1" * 5000)  # a DICOM preamble with no readable data set
-    dash.page.set_input_files(".ll-xr-upload input[type=file]", str(bad))
+    _upload(dash, ".ll-xr-upload", bad)
     dash.page.wait_for_selector(".ll-xr-error", state="visible")
     assert "huge.dcm" in dash.page.locator(".ll-xr-error").inner_text()
     assert dash.page.locator(".ll-xr-grade").inner_text() == "1"  # the previous case is still shown
@@ -44,7 +51,7 @@ def test_xray_dashboard_grades_follow_the_case_and_uploads(open_dashboard, tmp_p
     pixels = np.round(4095 * (1 - np.clip(rad.image, 0, 1))).astype(np.uint16)  # MONOCHROME1: bone dark in the file
     dicom = tmp_path / "lateral.dcm"
     dicom.write_bytes(_dicom_bytes(pixels, "MONOCHROME1"))
-    dash.page.set_input_files(".ll-xr-upload input[type=file]", str(dicom))
+    _upload(dash, ".ll-xr-upload", dicom)
     _wait_text(dash, ".ll-xr-grade", "2")  # 45 % at L5 → Meyerding II
     assert dash.page.locator(".ll-xr-error").count() == 0
     assert "upload lateral.dcm" in dash.page.content()

@@ -30,6 +30,7 @@ class Recipe:
         init_from: zoo model whose UNet encoder initialises this one (transfer learning), or None.
         floor: (metric, ``">="`` or ``"<="``, value) the test split must meet.
         seed: torch seed of weights init, shuffling and augmentation.
+        heatmap_weight: landmarks only — weight of the DSNT loss's heatmap term (:mod:`lumbarlab.losses`).
     """
 
     name: str
@@ -49,6 +50,7 @@ class Recipe:
     augment: bool = True
     init_from: str | None = None
     seed: int = 0
+    heatmap_weight: float = 1.0
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -61,9 +63,9 @@ RECIPES: dict[str, Recipe] = {
                "MONAI UNet (8–128 channels, 2 residual units): background, vertebral bodies T12–L5, sacrum.",
                epochs=8),
         Recipe("xray-corners", "landmarks", "unet", "tiny", 22, ("mre_mm", "<=", 2.0),
-               "MONAI UNet + 1×1 head: 22 heatmaps (4 body corners of L1–L5, S1's superior endplate), DSNT loss, soft-argmax; "
-               "starts from the segmenter's weights.",
-               epochs=14, lr=2e-3, init_from="xray-vertebrae"),
+               "MONAI UNet + 1×1 head: 22 heatmaps (4 body corners of L1–L5, S1's superior endplate), DSNT loss "
+               "with a heavy heatmap term (16) so that maps are single peaks; starts from the segmenter's weights.",
+               epochs=14, lr=2e-3, init_from="xray-vertebrae", heatmap_weight=16.0),
         Recipe("xray-slip", "classification", "unet_encoder", "tiny", 2, ("auc", ">=", 0.95),
                "The segmenter's UNet encoder + pooling + linear: spondylolisthesis (any slip ≥ 8 %) vs none.",
                train=(200_000, 2000), val=(800_000, 200), epochs=8, batch_size=32, lr=1e-3,

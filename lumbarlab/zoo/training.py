@@ -38,7 +38,7 @@ def test_split(recipe: Recipe) -> XraySplit:
     return _split(*recipe.test, recipe.image_size)
 
 
-def loss_function(task: str):
+def loss_function(task: str, heatmap_weight: float = 1.0):
     """The training loss of a task: cross-entropy, Dice + cross-entropy (MONAI), or DSNT (landmarks)."""
     if task == "classification":
         return torch.nn.functional.cross_entropy
@@ -49,7 +49,9 @@ def loss_function(task: str):
         return lambda logits, masks: dice_ce(logits, masks[:, None])
     from lumbarlab.losses import landmark_loss
 
-    return landmark_loss
+    if heatmap_weight == 1.0:
+        return landmark_loss
+    return lambda logits, coords: landmark_loss(logits, coords, heatmap_weight=heatmap_weight)
 
 
 def _batches(images: np.ndarray, size: int = 32):
@@ -141,7 +143,7 @@ def train(name: str | Recipe, out_dir: str | Path | None = None, progress: bool 
     loader = torch.utils.data.DataLoader(train_set, batch_size=recipe.batch_size, shuffle=True, generator=generator)
     val_loader = torch.utils.data.DataLoader(XrayDataset(val_split, recipe.task), batch_size=32)
     # Validation picks the best epoch by the same metric family as the floor (higher is better).
-    loss_fn = loss_function(recipe.task)
+    loss_fn = loss_function(recipe.task, recipe.heatmap_weight)
     if recipe.task == "classification":
         def metric(out, y):
             return float((out.argmax(1) == y).float().mean())
