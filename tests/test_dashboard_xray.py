@@ -36,7 +36,7 @@ def test_xray_dashboard_grades_follow_the_case_and_uploads(open_dashboard, tmp_p
 
     dash.set_number("ll-xr-slip", 10)
     _wait_text(dash, ".ll-xr-grade", "1")
-    slip = float(dash.page.locator(".ll-xr-slip").inner_text().rstrip(" %"))
+    slip = float(dash.page.locator(".ll-xr-slip-measured").inner_text().rstrip(" %"))
     assert slip == pytest.approx(10, abs=4)
     dash.screenshot("slip-10")
 

@@ -190,12 +190,16 @@ class XrayPanel:
         if self.truth:
             truth = (f"<p style='color:#555'>Phantom truth: {self.truth['level']} slip {self.truth['slip']:.0f} %, "
                      f"L1 height loss {self.truth['fracture']:.0f} %</p>")
+            if self.truth["fracture"] > 0:
+                truth += ("<p style='color:#b35900'>The zoo's models were trained on slips only: a fracture is "
+                          "outside its training data, and the corners (and height loss) drift towards a normal "
+                          "vertebra — compare with the truth above.</p>")
         return (
             f"<div style='margin-left:16px'><p>{html.escape(self.source)}</p>{truth}"
             f"<p>Classifier: <b class='ll-xr-class'>{'spondylolisthesis' if prob >= 0.5 else 'normal'}</b> "
             f"(p = {prob:.3f})</p>"
             f"<p>Largest slip (from predicted corners): <b>{worst[0]}</b> "
-            f"<b class='ll-xr-slip'>{worst[1]['slip_percent']:.1f} %</b>, "
+            f"<b class='ll-xr-slip-measured'>{worst[1]['slip_percent']:.1f} %</b>, "
             f"Meyerding grade <b class='ll-xr-grade'>{worst[1]['meyerding_grade']}</b></p>"
             f"<table><tr><th>level</th><th>slip</th><th>grade</th></tr>{rows}</table>"
             f"<p>L1 height loss {l1.get('height_loss_percent', float('nan')):.1f} % (Genant {l1.get('genant_grade', '–')}); "
