@@ -57,6 +57,20 @@ class Dashboard:
         loc = self.page.locator(f'{scope} .ll-metric[data-metric="{name}"]'.strip()).first
         return float(loc.inner_text())
 
+    def upload(self, css: str, path) -> None:
+        """Upload a file through an ipywidgets FileUpload (it opens a chooser from a detached <input>)."""
+        with self.page.expect_file_chooser() as chooser:
+            self.page.click(css)
+        chooser.value.set_files(str(path))
+
+    def wait_text(self, css: str, text: str, exact: bool = False) -> None:
+        """Wait until the first element matching ``css`` shows ``text`` (or contains it)."""
+        self.page.wait_for_function(
+            "([sel, t, exact]) => { const e = document.querySelector(sel);"
+            " return e && (exact ? e.textContent.trim() === t : e.textContent.includes(t)); }",
+            arg=[css, text, exact],
+        )
+
     def set_number(self, css_class: str, value: float) -> None:
         """Type a value into a widget's number box (a BoundedFloatText with ``css_class``) and commit it."""
         box = self.page.locator(f".{css_class} input").first

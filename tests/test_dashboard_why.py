@@ -9,20 +9,6 @@ import numpy as np
 import pytest
 
 
-def _upload(dash, css: str, path) -> None:
-    """ipywidgets' FileUpload opens a file chooser from a detached <input>: answer the chooser."""
-    with dash.page.expect_file_chooser() as chooser:
-        dash.page.click(css)
-    chooser.value.set_files(str(path))
-
-
-def _wait_text(dash, css: str, text: str) -> None:
-    dash.page.wait_for_function(
-        "([sel, t]) => { const e = document.querySelector(sel); return e && e.textContent.includes(t); }",
-        arg=[css, text],
-    )
-
-
 @pytest.mark.server
 @pytest.mark.browser
 def test_why_dashboard_follows_case_upload_and_method(open_dashboard, tmp_path):
@@ -36,12 +22,12 @@ def test_why_dashboard_follows_case_upload_and_method(open_dashboard, tmp_path):
     dash.screenshot("loaded")
 
     dash.set_number("ll-cam-slip", 0)
-    _wait_text(dash, ".ll-cam-prediction", "normal")
+    dash.wait_text(".ll-cam-prediction", "normal")
     dash.screenshot("no-slip")
 
     bad = tmp_path / "notes.png"
     bad.write_bytes(b"this is not an image")
-    _upload(dash, ".ll-cam-upload", bad)
+    dash.upload(".ll-cam-upload", bad)
     dash.page.wait_for_selector(".ll-cam-error", state="visible")
     assert "not a PNG, JPEG or DICOM" in dash.page.locator(".ll-cam-error").inner_text()
 
@@ -50,8 +36,8 @@ def test_why_dashboard_follows_case_upload_and_method(open_dashboard, tmp_path):
     buf = io.BytesIO()
     Image.fromarray((255 * np.clip(rad.image, 0, 1)).astype(np.uint8)).save(buf, format="PNG")
     good.write_bytes(buf.getvalue())
-    _upload(dash, ".ll-cam-upload", good)
-    _wait_text(dash, ".ll-cam-prediction", "spondylolisthesis")
+    dash.upload(".ll-cam-upload", good)
+    dash.wait_text(".ll-cam-prediction", "spondylolisthesis")
     assert dash.page.locator(".ll-cam-error").count() == 0  # the error line cleared
     assert "upload lateral.png" in dash.page.content()
 

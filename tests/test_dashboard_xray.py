@@ -6,20 +6,6 @@ from __future__ import annotations
 import pytest
 
 
-def _upload(dash, css: str, path) -> None:
-    """ipywidgets' FileUpload opens a file chooser from a detached <input>: answer the chooser."""
-    with dash.page.expect_file_chooser() as chooser:
-        dash.page.click(css)
-    chooser.value.set_files(str(path))
-
-
-def _wait_text(dash, css: str, text: str) -> None:
-    dash.page.wait_for_function(
-        "([sel, t]) => { const e = document.querySelector(sel); return e && e.textContent.trim() === t; }",
-        arg=[css, text],
-    )
-
-
 @pytest.mark.server
 @pytest.mark.browser
 def test_xray_dashboard_grades_follow_the_case_and_uploads(open_dashboard, tmp_path):
@@ -35,14 +21,14 @@ def test_xray_dashboard_grades_follow_the_case_and_uploads(open_dashboard, tmp_p
     dash.screenshot("loaded")
 
     dash.set_number("ll-xr-slip", 10)
-    _wait_text(dash, ".ll-xr-grade", "1")
+    dash.wait_text(".ll-xr-grade", "1", exact=True)
     slip = float(dash.page.locator(".ll-xr-slip-measured").inner_text().rstrip(" %"))
     assert slip == pytest.approx(10, abs=4)
     dash.screenshot("slip-10")
 
     bad = tmp_path / "huge.dcm"
     bad.write_bytes(b"\0" * 128 + b"DICM" + b"\1" * 5000)  # a DICOM preamble with no readable data set
-    _upload(dash, ".ll-xr-upload", bad)
+    dash.upload(".ll-xr-upload", bad)
     dash.page.wait_for_selector(".ll-xr-error", state="visible")
     assert "huge.dcm" in dash.page.locator(".ll-xr-error").inner_text()
     assert dash.page.locator(".ll-xr-grade").inner_text() == "1"  # the previous case is still shown
@@ -51,8 +37,8 @@ def test_xray_dashboard_grades_follow_the_case_and_uploads(open_dashboard, tmp_p
     pixels = np.round(4095 * (1 - np.clip(rad.image, 0, 1))).astype(np.uint16)  # MONOCHROME1: bone dark in the file
     dicom = tmp_path / "lateral.dcm"
     dicom.write_bytes(_dicom_bytes(pixels, "MONOCHROME1"))
-    _upload(dash, ".ll-xr-upload", dicom)
-    _wait_text(dash, ".ll-xr-grade", "2")  # 45 % at L5 → Meyerding II
+    dash.upload(".ll-xr-upload", dicom)
+    dash.wait_text(".ll-xr-grade", "2", exact=True)  # 45 % at L5 → Meyerding II
     assert dash.page.locator(".ll-xr-error").count() == 0
     assert "upload lateral.dcm" in dash.page.content()
     shot = dash.screenshot("dicom-upload")

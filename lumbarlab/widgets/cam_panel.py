@@ -129,7 +129,9 @@ class CAMPanel:
             action()
             self.message.value = ""
         except LumbarLabError as exc:
-            self.message.value = f"<p class='ll-cam-error' style='color:#b00020'>{html.escape(str(exc))}</p>"
+            from lumbarlab.widgets.upload import error_html
+
+            self.message.value = error_html("ll-cam-error", exc)
 
     def _on_case(self, _change) -> None:
         def run():
@@ -147,15 +149,13 @@ class CAMPanel:
 
     def _on_upload(self, change) -> None:
         def run():
-            from lumbarlab.widgets.upload import fit_to_model, radiograph_from_bytes
+            from lumbarlab.widgets.upload import first_upload, fit_to_model, radiograph_from_bytes
 
-            files = change["new"]
-            if not files:
+            upload = first_upload(change)
+            if upload is None:
                 return
-            item = files[0] if isinstance(files, (list, tuple)) else next(iter(files.values()))
-            name = item.get("name", "upload") if isinstance(item, dict) else getattr(item, "name", "upload")
-            content = item["content"] if isinstance(item, dict) else item.content
-            image = radiograph_from_bytes(bytes(content), name)
+            name, content = upload
+            image = radiograph_from_bytes(content, name)
             self.image = fit_to_model(image, self.size)
             self.source = f"upload {name} (resized to {self.size}²)"
             self.update()

@@ -12,7 +12,7 @@ import numpy as np
 
 from lumbarlab.errors import LumbarLabError
 
-__all__ = ["radiograph_from_bytes", "MAX_UPLOAD_BYTES", "fit_to_model"]
+__all__ = ["radiograph_from_bytes", "MAX_UPLOAD_BYTES", "fit_to_model", "first_upload", "error_html"]
 
 #: Larger uploads are refused before decoding (a lateral radiograph is a few MB).
 MAX_UPLOAD_BYTES = 40 * 2**20
@@ -84,3 +84,22 @@ def fit_to_model(image: np.ndarray, size: int = 256) -> np.ndarray:
     square = np.full((side, side), float(np.median(image[:4])), np.float32)
     square[(side - h) // 2 : (side - h) // 2 + h, (side - w) // 2 : (side - w) // 2 + w] = image
     return np.array(Image.fromarray(square).resize((size, size), Image.BILINEAR), dtype=np.float32)  # writable copy
+
+
+def first_upload(change) -> tuple[str, bytes] | None:
+    """(file name, bytes) of the first file in an ``ipywidgets.FileUpload`` value change, or None when
+    the value was cleared. Accepts ipywidgets 8 (a tuple of dicts) and 7 (a dict of dicts)."""
+    files = change["new"]
+    if not files:
+        return None
+    item = files[0] if isinstance(files, (list, tuple)) else next(iter(files.values()))
+    if isinstance(item, dict):
+        return str(item.get("name", "upload")), bytes(item["content"])
+    return str(getattr(item, "name", "upload")), bytes(item.content)
+
+
+def error_html(css_class: str, exc: Exception) -> str:
+    """The message line a panel shows for a user error (escaped; ``css_class`` for tests to find it)."""
+    import html
+
+    return f"<p class='{css_class}' style='color:#b00020'>{html.escape(str(exc))}</p>"

@@ -130,7 +130,9 @@ class XrayPanel:
             action()
             self.message.value = ""
         except LumbarLabError as exc:
-            self.message.value = f"<p class='ll-xr-error' style='color:#b00020'>{html.escape(str(exc))}</p>"
+            from lumbarlab.widgets.upload import error_html
+
+            self.message.value = error_html("ll-xr-error", exc)
 
     def _on_case(self, _change) -> None:
         self._guard(lambda: (self._load_phantom(), self.update()))
@@ -140,15 +142,13 @@ class XrayPanel:
 
     def _on_upload(self, change) -> None:
         def run():
-            from lumbarlab.widgets.upload import fit_to_model, radiograph_from_bytes
+            from lumbarlab.widgets.upload import first_upload, fit_to_model, radiograph_from_bytes
 
-            files = change["new"]
-            if not files:
+            upload = first_upload(change)
+            if upload is None:
                 return
-            item = files[0] if isinstance(files, (list, tuple)) else next(iter(files.values()))
-            name = item.get("name", "upload") if isinstance(item, dict) else getattr(item, "name", "upload")
-            content = item["content"] if isinstance(item, dict) else item.content
-            image = fit_to_model(radiograph_from_bytes(bytes(content), name), self.size)
+            name, content = upload
+            image = fit_to_model(radiograph_from_bytes(content, name), self.size)
             result = analyse(image, self.models, (1.0, 1.0))  # analyse first: a failure keeps the old case
             self.image, self.spacing, self.truth_corners, self.truth = image, (1.0, 1.0), None, {}
             self.source = f"upload {name} (resized to {self.size}²; lengths in pixels)"
