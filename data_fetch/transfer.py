@@ -9,14 +9,13 @@ A mirror replaces the dataset's base URL, so institutions can serve the same fil
 from __future__ import annotations
 
 import hashlib
-import os
 import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
 from lumbarlab.errors import LumbarLabError
 
-__all__ = ["download", "file_hash", "safe_extract", "check_members"]
+__all__ = ["download", "file_hash", "safe_extract", "check_members", "is_archive"]
 
 
 def file_hash(path: Path, algorithm: str = "sha256") -> str:
@@ -98,9 +97,3 @@ def safe_extract(archive: Path, dest: Path) -> Path:
 
 def is_archive(path: Path) -> bool:
     return path.is_file() and (zipfile.is_zipfile(path) or tarfile.is_tarfile(path))
-
-
-def disk_free(path: Path) -> int:
-    path = path if path.exists() else path.parent
-    st = os.statvfs(path)
-    return st.f_bavail * st.f_frsize

@@ -56,7 +56,7 @@ def input_gradients(model: torch.nn.Module, x, target=None, region=None, smooth:
                 noisy = noisy.detach().requires_grad_(True)
                 score, _, _ = target_scores(model(noisy), cls, region)
                 (grad,) = torch.autograd.grad(score.sum(), noisy)
-                total += grad.abs() if not smooth else grad.abs()
+                total += grad.abs()
     finally:
         model.train(was_training)
     maps = (total / copies).amax(1)

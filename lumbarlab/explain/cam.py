@@ -181,7 +181,8 @@ def target_scores(logits: torch.Tensor, target, region=None) -> tuple[torch.Tens
         else:
             pred = logits.argmax(1).reshape(b, -1)
             counts = torch.stack([(pred == c).sum(1) for c in range(k)], 1)
-            counts[:, 0] = -1 if k > 1 else counts[:, 0]  # explain a foreground class when there is one
+            if k > 1:
+                counts[:, 0] = -1  # explain a foreground class when there is one
             cls = counts.argmax(1)
     else:
         cls = torch.as_tensor(target, device=logits.device).long().reshape(-1).expand(b).clone()

@@ -14,16 +14,7 @@ import torch
 from lumbarlab.datasets import XrayDataset, XraySplit, corners_to_dict, phantom_xrays
 from lumbarlab.errors import LumbarLabError
 from lumbarlab.zoo.recipes import Recipe, resolve
-from lumbarlab.zoo.store import (
-    ZooEntry,
-    build,
-    checkpoint_path,
-    load,
-    predict_landmarks,
-    sha256,
-    weights_dir,
-    write_entry,
-)
+from lumbarlab.zoo.store import ZooEntry, build, checkpoint_path, load, predict_landmarks, sha256, write_entry
 
 __all__ = ["train", "evaluate", "test_split", "loss_function"]
 
@@ -171,8 +162,3 @@ def train(name: str | Recipe, out_dir: str | Path | None = None, progress: bool 
     )
     write_entry(entry, folder)
     return entry
-
-
-def shipped_folder() -> Path:
-    """The package's weights folder (what ``train --install`` writes to)."""
-    return weights_dir()
