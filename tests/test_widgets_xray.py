@@ -32,6 +32,14 @@ def test_known_slips_give_their_meyerding_grades(panel):
         assert image.value[:4] == b"\x89PNG"
 
 
+def test_cobb_control_draws_the_ap_view_with_its_angle(panel):
+    panel.set(fracture=0.0, cobb=20.0)
+    measured = float(panel.ap_text.value.split("ll-xr-cobb-measured'>")[1].split("°")[0])
+    assert measured == pytest.approx(20.0, abs=2.0)
+    assert panel.ap_view.value[:4] == b"\x89PNG"
+    panel.set(cobb=0.0)
+
+
 def test_errors_show_in_the_panel_and_keep_the_case(panel):
     before = panel.report.value
     panel._on_upload({"new": [{"name": "scan.pdf", "content": b"%PDF-1.4 not an image"}]})

@@ -45,7 +45,8 @@ def analyse(image: np.ndarray, models: dict, spacing=(1.0, 1.0)) -> dict:
 
 
 class XrayPanel:
-    """Phantom controls or an upload → classifier, landmarks + measurements, segmentation, Grad-CAM.
+    """Phantom controls or an upload → classifier, landmarks + measurements, segmentation, Grad-CAM;
+    for phantom cases also the AP view with its Cobb angle (measured on annotated corners).
 
     Example:
         >>> panel = XrayPanel()
@@ -55,7 +56,8 @@ class XrayPanel:
         >>> panel.widget
     """
 
-    def __init__(self, seed: int = 3, slip: float = 30.0, level: str = "L4", fracture: float = 0.0, size: int = 256):
+    def __init__(self, seed: int = 3, slip: float = 30.0, level: str = "L4", fracture: float = 0.0, cobb: float = 0.0,
+                 size: int = 256):
         import ipywidgets as w
 
         from lumbarlab import zoo
@@ -76,6 +78,8 @@ class XrayPanel:
             "slip": w.BoundedFloatText(slip, min=0.0, max=60.0, step=1.0, description="Slip (%)", style=style, layout=lay),
             "fracture": w.BoundedFloatText(fracture, min=0.0, max=50.0, step=1.0, description="L1 height loss (%)",
                                            style=style, layout=lay),
+            "cobb": w.BoundedFloatText(cobb, min=0.0, max=40.0, step=1.0, description="Cobb angle (°)", style=style,
+                                       layout=lay),
             "alpha": w.FloatSlider(0.45, min=0.0, max=1.0, step=0.05, description="Grad-CAM opacity", style=style,
                                    layout=lay, continuous_update=False),
         }
@@ -90,16 +94,19 @@ class XrayPanel:
         self.cam = w.Image(format="png", layout=w.Layout(width="256px"))
         self.report = w.HTML()
         self.message = w.HTML()
+        self.ap_view = w.Image(format="png", layout=w.Layout(width="220px"))
+        self.ap_text = w.HTML()
         self.widget = w.VBox([
             w.HBox([w.VBox(list(self.controls.values()) + [self.upload, self.message]), self.report]),
             w.HBox([self.measured, w.VBox([w.HTML("<b>Segmentation</b> (blue: bodies, orange: sacrum)"), self.segmented]),
-                    w.VBox([w.HTML("<b>Grad-CAM</b> for “spondylolisthesis”"), self.cam])]),
+                    w.VBox([w.HTML("<b>Grad-CAM</b> for “spondylolisthesis”"), self.cam]),
+                    w.VBox([w.HTML("<b>AP view</b> (phantom)"), self.ap_view, self.ap_text])]),
         ], layout=w.Layout(min_width="900px"))
         self._load_phantom()
         self.update()
 
     def set(self, **values) -> None:
-        """Set controls by name (``seed``, ``level``, ``slip``, ``fracture``, ``alpha``)."""
+        """Set controls by name (``seed``, ``level``, ``slip``, ``fracture``, ``cobb``, ``alpha``)."""
         for key, value in values.items():
             if key not in self.controls:
                 raise LumbarLabError(f"no control {key!r}; choose from {', '.join(self.controls)}.")
@@ -119,10 +126,26 @@ class XrayPanel:
         if c["fracture"] > 0:
             pathology["fracture"] = {"L1": float(c["fracture"])}
         rad = lateral_radiograph(sample_params(int(c["seed"]), **pathology), size=self.size)
+        self._draw_ap(int(c["seed"]), pathology, float(c["cobb"]))
         self.image, self.spacing = rad.image, rad.spacing
         self.truth_corners = corners_to_dict(landmarks_from_corners(rad.corners))
-        self.truth = {"slip": float(c["slip"]), "level": c["level"], "fracture": float(c["fracture"])}
+        self.truth = {"slip": float(c["slip"]), "level": c["level"], "fracture": float(c["fracture"]),
+                      "cobb": float(c["cobb"])}
         self.source = f"phantom seed {c['seed']}: {c['level']} slip {c['slip']:.0f} %, L1 height loss {c['fracture']:.0f} %"
+
+    def _draw_ap(self, seed: int, pathology: dict, cobb: float) -> None:
+        """The AP radiograph of the same phantom spine (2 mm voxels, ~0.05 s) with the Cobb angle measured on
+        the phantom's annotated AP corners: the zoo has no AP model yet, so this view shows the measurement,
+        not a prediction."""
+        from lumbarlab.measure import measure_ap
+        from lumbarlab.phantom import make_case
+        from lumbarlab.viz import measurement_overlay
+
+        case = make_case(seed, cobb=cobb, shape=(96, 64, 120), spacing=2.0, **pathology)
+        rep = measure_ap(case.ap.corners, case.ap.spacing)
+        self.ap_view.value = measurement_overlay(case.ap.image, case.ap.corners, case.ap.spacing, "ap", dpi=60)
+        self.ap_text.value = (f"<p>Cobb {rep.upper_end}–{rep.lower_end}: <b class='ll-xr-cobb-measured'>{rep.cobb:.1f}°</b> "
+                              f"(on annotated corners; truth {case.truth['cobb']['angle_deg']:.1f}°)</p>")
 
     # -- events -----------------------------------------------------------------------------------
     def _guard(self, action) -> None:
@@ -151,6 +174,7 @@ class XrayPanel:
             image = fit_to_model(radiograph_from_bytes(content, name), self.size)
             result = analyse(image, self.models, (1.0, 1.0))  # analyse first: a failure keeps the old case
             self.image, self.spacing, self.truth_corners, self.truth = image, (1.0, 1.0), None, {}
+            self.ap_view.value, self.ap_text.value = b"", "<p>AP view: phantom cases only.</p>"
             self.source = f"upload {name} (resized to {self.size}²; lengths in pixels)"
             self.result = result
             self.draw()
