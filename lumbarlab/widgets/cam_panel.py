@@ -149,14 +149,12 @@ class CAMPanel:
 
     def _on_upload(self, change) -> None:
         def run():
-            from lumbarlab.widgets.upload import first_upload, fit_to_model, radiograph_from_bytes
+            from lumbarlab.widgets.upload import read_upload
 
-            upload = first_upload(change)
+            upload = read_upload(change, self.size)
             if upload is None:
                 return
-            name, content = upload
-            image = radiograph_from_bytes(content, name)
-            self.image = fit_to_model(image, self.size)
+            name, self.image = upload
             self.source = f"upload {name} (resized to {self.size}²)"
             self.update()
         self._guard(run)

@@ -12,7 +12,7 @@ import numpy as np
 
 from lumbarlab.errors import LumbarLabError
 
-__all__ = ["radiograph_from_bytes", "MAX_UPLOAD_BYTES", "fit_to_model", "first_upload", "error_html"]
+__all__ = ["radiograph_from_bytes", "MAX_UPLOAD_BYTES", "fit_to_model", "first_upload", "error_html", "read_upload"]
 
 #: Larger uploads are refused before decoding (a lateral radiograph is a few MB).
 MAX_UPLOAD_BYTES = 40 * 2**20
@@ -96,6 +96,15 @@ def first_upload(change) -> tuple[str, bytes] | None:
     if isinstance(item, dict):
         return str(item.get("name", "upload")), bytes(item["content"])
     return str(getattr(item, "name", "upload")), bytes(item.content)
+
+
+def read_upload(change, size: int) -> tuple[str, np.ndarray] | None:
+    """(file name, image decoded and fitted to ``size``²) of a FileUpload change, or None when cleared."""
+    upload = first_upload(change)
+    if upload is None:
+        return None
+    name, content = upload
+    return name, fit_to_model(radiograph_from_bytes(content, name), size)
 
 
 def error_html(css_class: str, exc: Exception) -> str:

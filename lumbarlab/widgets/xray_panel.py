@@ -165,13 +165,12 @@ class XrayPanel:
 
     def _on_upload(self, change) -> None:
         def run():
-            from lumbarlab.widgets.upload import first_upload, fit_to_model, radiograph_from_bytes
+            from lumbarlab.widgets.upload import read_upload
 
-            upload = first_upload(change)
+            upload = read_upload(change, self.size)
             if upload is None:
                 return
-            name, content = upload
-            image = fit_to_model(radiograph_from_bytes(content, name), self.size)
+            name, image = upload
             result = analyse(image, self.models, (1.0, 1.0))  # analyse first: a failure keeps the old case
             self.image, self.spacing, self.truth_corners, self.truth = image, (1.0, 1.0), None, {}
             self.ap_view.value, self.ap_text.value = b"", "<p>AP view: phantom cases only.</p>"
