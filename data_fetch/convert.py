@@ -232,6 +232,65 @@ def convert_rsna(source: Path, out: Path) -> list[dict]:
     return cases
 
 
+# -- AASCE 2019 (SpineWeb dataset 16, "boostnet_labeldata") ----------------------------------------------------
+#: The 17 vertebrae AASCE annotates, top to bottom; lumbarlab keeps T12–L5.
+AASCE_LEVELS = tuple(f"T{i}" for i in range(1, 13)) + ("L1", "L2", "L3", "L4", "L5")
+
+
+def aasce_corners(p2: np.ndarray) -> dict[str, np.ndarray]:
+    """AASCE's 68 × (x, y) landmarks (per vertebra: top-left, top-right, bottom-left, bottom-right) → lumbarlab's
+    AP corners for T12–L5 (superior image-left, superior image-right, inferior image-right, inferior image-left)."""
+    p2 = np.asarray(p2, dtype=float)
+    if p2.shape != (68, 2):
+        raise LumbarLabError(f"expected 68 landmarks of (x, y), got shape {p2.shape}.")
+    out = {}
+    for i, level in enumerate(AASCE_LEVELS):
+        if level in ("T12", "L1", "L2", "L3", "L4", "L5"):
+            tl, tr, bl, br = p2[4 * i : 4 * i + 4]
+            out[level] = np.stack([tl, tr, br, bl])
+    return out
+
+
+def convert_aasce(source: Path, out: Path) -> list[dict]:
+    """Images ``data/<split>/<name>.jpg`` with ``labels/<split>/<name>.jpg.mat`` (variable ``p2``) and, per split,
+    ``filenames.csv`` + ``angles.csv`` (the three Cobb angles in degrees, in the same order)."""
+    from scipy.io import loadmat
+
+    from lumbarlab.io import read_png, write_png
+    from lumbarlab.measure import write_corners_csv
+
+    images = {p.name: p for p in _find(source, "*.jpg") + _find(source, "*.png")}
+    angles: dict[str, list[float]] = {}
+    for names_csv in _find(source, "filenames.csv"):
+        angle_csv = names_csv.with_name("angles.csv")
+        if angle_csv.exists():
+            names = [r[0] for r in csv.reader(open(names_csv, newline="")) if r]
+            rows = [[float(v) for v in r] for r in csv.reader(open(angle_csv, newline="")) if r]
+            angles.update(zip(names, rows, strict=False))
+    cases = []
+    for mat in _find(source, "*.mat"):
+        name = mat.name[: -len(".mat")]
+        if name not in images:
+            continue
+        try:
+            p2 = loadmat(str(mat))["p2"]
+        except Exception as exc:
+            raise LumbarLabError(f"{mat}: not an AASCE landmark file with a 'p2' variable ({exc}).") from exc
+        stem = Path(name).stem
+        image = read_png(images[name])
+        write_png(image, out / "images" / f"{stem}.png", bits=16 if image.dtype == np.uint16 else 8)
+        write_corners_csv(aasce_corners(p2), out / "landmarks" / f"{stem}.csv")
+        record = {"id": stem, "modality": "X-ray", "view": "ap", "image": f"images/{stem}.png",
+                  "landmarks": f"landmarks/{stem}.csv", "shape": list(image.shape),
+                  "split": mat.parent.name}
+        if name in angles:
+            record["cobb_angles_deg"] = angles[name]
+        cases.append(record)
+    if not cases:
+        raise LumbarLabError(f"{source}: no AASCE images with a landmark .mat of the same name found.")
+    return cases
+
+
 def index_only(source: Path, out: Path) -> list[dict]:
     """For datasets without a converter: index NIfTI/MHA images (and labels in a folder named like
     ``labels``/``masks``) in place by copying them, geometry untouched."""
@@ -248,5 +307,5 @@ def index_only(source: Path, out: Path) -> list[dict]:
 
 CONVERTERS: dict[str, Callable[[Path, Path], list[dict]]] = {
     "spider": convert_spider, "verse": convert_verse, "totalsegmentator": convert_totalsegmentator,
-    "buu": convert_buu, "rsna": convert_rsna, "": index_only,
+    "buu": convert_buu, "rsna": convert_rsna, "aasce": convert_aasce, "": index_only,
 }

@@ -162,7 +162,9 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
         "with spinal anterior-posterior X-ray images: the AASCE2019 challenge. Med Image Anal 72, 102115 (2021).",
         manual="Request dataset 16 on SpineWeb (http://spineweb.digitalimaginggroup.ca/), then "
                "`lumbarlab fetch aasce2019 --from PATH`.",
-        notes="Scored with SMAPE on the three Cobb angles (lumbarlab.metrics.smape).",
+        converter="aasce",
+        notes="boostnet_labeldata: data/{training,test}/*.jpg, labels/…/*.jpg.mat (p2: 68 corners of T1–L5), "
+              "filenames.csv + angles.csv. Scored with SMAPE on the three Cobb angles (lumbarlab.metrics.smape).",
     ),
 )}
 

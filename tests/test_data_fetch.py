@@ -259,3 +259,37 @@ def test_registry_lists_the_survey_datasets(capsys):
     assert "rsna2024" in out and "manual" in out and "CC BY 4.0" in out
     with pytest.raises(LumbarLabError, match="fetch --list"):
         data_fetch.get("imaginary")
+
+
+def test_aasce_layout_gives_ap_corners_with_the_phantom_cobb(tmp_path):
+    """boostnet_labeldata: a .jpg per image, its 68 landmarks (T1–L5, TL/TR/BL/BR) in <image>.jpg.mat."""
+    from PIL import Image
+    from scipy.io import savemat
+
+    from lumbarlab.measure import measure_ap, read_corners_csv
+    from lumbarlab.phantom import make_case
+
+    src = tmp_path / "boostnet_labeldata"
+    (src / "data" / "training").mkdir(parents=True)
+    (src / "labels" / "training").mkdir(parents=True)
+    names, truths = [], []
+    for seed, cobb in ((3, 18.0), (4, 0.0)):
+        case = make_case(seed, cobb=cobb, shape=(96, 64, 120), spacing=2.0)
+        name = f"sunhl-1th-{seed:02d}-Mar-2017-{seed} A AP.jpg"
+        Image.fromarray((255 * np.clip(case.ap.image, 0, 1)).astype(np.uint8)).save(src / "data" / "training" / name)
+        p2 = np.zeros((68, 2))
+        for i, level in enumerate(("T12", "L1", "L2", "L3", "L4", "L5")):
+            sr, sl, il, ir = case.ap.corners[level]  # lumbarlab AP order → AASCE's TL, TR, BL, BR
+            p2[4 * (11 + i) : 4 * (12 + i)] = [sr, sl, ir, il]
+        savemat(str(src / "labels" / "training" / f"{name}.mat"), {"p2": p2})
+        names.append(name)
+        truths.append(case.truth["cobb"]["angle_deg"])
+    (src / "labels" / "training" / "filenames.csv").write_text("\n".join(names) + "\n")
+    (src / "labels" / "training" / "angles.csv").write_text("0,0,18\n0,0,0\n")
+    folder = data_fetch.fetch("aasce2019", tmp_path / "data", from_path=src, progress=False)
+    cases = json.loads((folder / "index.json").read_text())["cases"]
+    assert [c["view"] for c in cases] == ["ap", "ap"] and cases[0]["cobb_angles_deg"] == [0.0, 0.0, 18.0]
+    for case, truth in zip(cases, truths, strict=True):
+        corners = read_corners_csv(folder / case["landmarks"])
+        assert list(corners) == ["T12", "L1", "L2", "L3", "L4", "L5"]
+        assert measure_ap(corners, (2.0, 2.0)).cobb == pytest.approx(truth, abs=1.5)  # corners kept in order
