@@ -20,28 +20,9 @@ import argparse
 import copy
 import os
 import platform
-import time
 
 import torch
-from _report import emit
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def _median_time(fn, device, repeats: int) -> float:
-    fn()
-    _sync(device)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    times.sort()
-    return times[len(times) // 2]
+from _report import emit, timed
 
 
 def main() -> None:
@@ -71,10 +52,10 @@ def main() -> None:
         with torch.no_grad():
             net(one)
 
-    t_forward = _median_time(forward, device, repeats)
-    t_monai = _median_time(lambda: monai_cam(one), device, repeats)
-    t_ours = _median_time(lambda: class_activation_map(net, one, layer), device, repeats)
-    t_ours_batch = _median_time(lambda: class_activation_map(net, many, layer), device, max(3, repeats // 4))
+    t_forward = timed(forward, device, repeats, "median")
+    t_monai = timed(lambda: monai_cam(one), device, repeats, "median")
+    t_ours = timed(lambda: class_activation_map(net, one, layer), device, repeats, "median")
+    t_ours_batch = timed(lambda: class_activation_map(net, many, layer), device, max(3, repeats // 4), "median")
 
     trainee = copy.deepcopy(net).train()
     optimizer = torch.optim.AdamW(trainee.parameters(), lr=1e-4)
@@ -85,7 +66,7 @@ def main() -> None:
         torch.nn.functional.cross_entropy(trainee(many), labels).backward()
         optimizer.step()
 
-    t_train = _median_time(train_step, device, max(3, repeats // 4))
+    t_train = timed(train_step, device, max(3, repeats // 4), "median")
     agree = class_activation_map(net, one, layer).maps[0]
     ref = 1 - monai_cam(one)[0, 0].detach().cpu().numpy()  # MONAI's normalizer maps the maximum to 0
     cosine = float((agree * ref).sum() / ((agree**2).sum() ** 0.5 * (ref**2).sum() ** 0.5))

@@ -16,27 +16,9 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import time
 
 import torch
-from _report import emit
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def _timed(fn, device, repeats=3):
-    fn()  # warm-up (cuDNN autotune, compile)
-    _sync(device)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        best = min(best, time.perf_counter() - start)
-    return best
+from _report import emit, timed
 
 
 def main() -> None:
@@ -69,8 +51,8 @@ def main() -> None:
     result = {"benchmark": "infer", "device": device_summary(), "machine": {"cpu_count": os.cpu_count(),
               "platform": platform.platform()}, "model": "MONAI UNet 2D 16-256, 2 res units", "images": n,
               "image_size": [256, 256]}
-    t_plain = _timed(plain, device, 2 if not gpu else 3)
-    t_ours = _timed(lambda: predictor(images), device, 2 if not gpu else 3)
+    t_plain = timed(plain, device, 2 if not gpu else 3)
+    t_ours = timed(lambda: predictor(images), device, 2 if not gpu else 3)
     result["plain_monai_img_per_s"] = round(n / t_plain, 1)
     result["predictor_img_per_s"] = round(n / t_ours, 1)
     result["predictor_batch_size"] = predictor.batch_size
@@ -80,7 +62,7 @@ def main() -> None:
     result["agreement_first4"] = float((torch.as_tensor(predictor(images[:4])) == ref).float().mean())
     if args.compile:
         compiled = Predictor(net, output="labels", batch_size=batch, compile=True)
-        t_c = _timed(lambda: compiled(images), device)
+        t_c = timed(lambda: compiled(images), device)
         result["predictor_compiled_img_per_s"] = round(n / t_c, 1)
         result["speedup_compiled"] = round(t_plain / t_c, 2)
     if gpu and not args.quick:
@@ -95,8 +77,8 @@ def main() -> None:
                 sliding_window_inference(vol.to(device), (96, 96, 96), 1, net3d)
 
         p3 = Predictor(net3d, spatial_dims=3, output="labels", roi_size=(96, 96, 96), batch_size=8)
-        result["sliding_window_160_roi96_plain_ms"] = round(1000 * _timed(plain3d, device), 1)
-        result["sliding_window_160_roi96_predictor_ms"] = round(1000 * _timed(lambda: p3(vol), device), 1)
+        result["sliding_window_160_roi96_plain_ms"] = round(1000 * timed(plain3d, device), 1)
+        result["sliding_window_160_roi96_predictor_ms"] = round(1000 * timed(lambda: p3(vol), device), 1)
     emit(result, args.out)
 
 
