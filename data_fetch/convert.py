@@ -25,7 +25,7 @@ import numpy as np
 
 from lumbarlab.errors import LumbarLabError
 
-__all__ = ["CONVERTERS", "spider_to_lumbarlab", "totalsegmentator_labels"]
+__all__ = ["CONVERTERS", "spider_to_lumbarlab", "totalsegmentator_labels", "read_notes"]
 
 
 def _find(root: Path, pattern: str) -> list[Path]:
@@ -225,8 +225,10 @@ def convert_rsna(source: Path, out: Path) -> list[dict]:
             vol = read_dicom_series(folder)
             name = f"{study}_{folder.name}"
             write_image(vol, out / "images" / f"{name}.nii.gz")
-            series.append({"series": folder.name, "description": descriptions.get(folder.name, ""),
-                           "image": f"images/{name}.nii.gz", "spacing": [float(s) for s in vol.spacing]})
+            description = descriptions.get(folder.name, "")
+            series.append({"series": folder.name, "description": description, "plane": _plane(vol),
+                           "sequence": _sequence(description), "image": f"images/{name}.nii.gz",
+                           "spacing": [float(s) for s in vol.spacing]})
         cases.append({"id": study, "modality": "MRI", "severity": severities, "series": series,
                       "coordinates": coords.get(study, [])})
     return cases
@@ -291,6 +293,133 @@ def convert_aasce(source: Path, out: Path) -> list[dict]:
     return cases
 
 
+# -- Lumbar Spine MRI (Sudirman et al., Mendeley k57fr854j2) -------------------------------------------------
+_SEQUENCE = (("T1", re.compile(r"t1", re.I)), ("T2", re.compile(r"t2", re.I)), ("STIR", re.compile(r"stir", re.I)))
+
+
+def _sequence(description: str) -> str:
+    """"T1", "T2" or "STIR" as named in a series description ("T2_TSE_SAG", "Sagittal T2/STIR" → "T2"), else ""."""
+    return next((name for name, pattern in _SEQUENCE if pattern.search(description)), "")
+
+
+def _plane(volume) -> str:
+    """The anatomical plane of a volume's slices: the RAS axis closest to its slice direction (third column)."""
+    return ("sagittal", "coronal", "axial")[int(np.argmax(np.abs(volume.direction[:, 2])))]
+
+
+def _patient_folder(path: Path, source: Path) -> str | None:
+    """The nearest folder named by digits only (the release's zero-padded patient numbers, e.g. ``0001``)."""
+    for parent in path.relative_to(source).parents:
+        if parent.name.isdigit():
+            return parent.name
+    return None
+
+
+def read_notes(source: Path) -> dict[str, str]:
+    """Radiologists' notes per patient from ``Radiologists Report.xlsx`` (first sheet) or a CSV export, columns
+    ``Patient ID`` and ``Clinician's Notes``; keys are zero-padded to the image folders' four digits."""
+    rows: list[dict] = []
+    for path in _find(source, "*.xlsx"):
+        from openpyxl import load_workbook
+
+        try:
+            sheet = load_workbook(path, read_only=True, data_only=True).worksheets[0]
+        except Exception as exc:
+            raise LumbarLabError(f"{path}: not a readable Excel workbook ({exc}).") from exc
+        values = list(sheet.iter_rows(values_only=True))
+        if values:
+            head = [str(h or "").strip() for h in values[0]]
+            rows += [dict(zip(head, r, strict=False)) for r in values[1:]]
+    for path in _find(source, "*.csv"):
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows += list(csv.DictReader(fh))
+    notes = {}
+    for r in rows:
+        pid, text = r.get("Patient ID"), r.get("Clinician's Notes")
+        if pid not in (None, "") and text:
+            key = str(int(float(pid))) if str(pid).replace(".", "", 1).isdigit() else str(pid).strip()
+            notes[key.zfill(4)] = str(text).strip()
+    return notes
+
+
+def convert_dicom_studies(source: Path, out: Path) -> list[dict]:
+    """Studies of DICOM files (Siemens ``.IMA`` or ``.dcm``, any folder names) → one case per patient with one
+    NIfTI per stack of each series (see :func:`lumbarlab.dicom.split_stacks`: the axial blocks angled to each disc
+    become separate volumes), its plane, sequence and description; localizers are listed as skipped.
+    Patients are the digit-named folders of the release (``01_MRI_Data/0001/…``), else the PatientID tag.
+    Notes: see :func:`read_notes`."""
+    from lumbarlab.dicom import read_dicom_files, scan_dicom, slice_plane, split_stacks
+    from lumbarlab.io import write_image
+
+    notes = read_notes(source)
+    cases: dict[str, dict] = {}
+    for series in scan_dicom(source):
+        if not series.slices:
+            continue
+        first = series.slices[0].path
+        patient = _patient_folder(first, source)
+        if patient is None:
+            import pydicom
+
+            patient = re.sub(r"[^\w.-]", "_", str(pydicom.dcmread(str(first), stop_before_pixels=True).get("PatientID", "")))
+        patient = patient or "unknown"
+        case = cases.setdefault(patient, {"id": patient, "modality": "MRI", "series": [], "skipped": []})
+        number = series.number if series.number is not None else len(case["series"]) + len(case["skipped"]) + 1
+        if series.localizer:
+            case["skipped"].append({"series": number, "description": series.description, "reason": "localizer"})
+            continue
+        stacks = split_stacks(series.slices)
+        for k, stack in enumerate(stacks):
+            name = f"{patient}_s{number:02d}" + (f"_{k + 1}" if len(stacks) > 1 else "")
+            volume = read_dicom_files([s.path for s in stack], f"{first.parent} (series {number})")
+            write_image(volume, out / "images" / f"{name}.nii.gz")
+            case["series"].append({
+                "series": number, "stack": k + 1, "stacks": len(stacks), "description": series.description,
+                "plane": slice_plane(stack[0].orientation), "sequence": _sequence(series.description),
+                "slices": len(stack), "image": f"images/{name}.nii.gz", "spacing": [float(v) for v in volume.spacing]})
+    if not cases:
+        raise LumbarLabError(f"{source}: no DICOM images found (expected 01_MRI_Data/<patient>/…/*.ima).")
+    for patient, case in cases.items():
+        if patient in notes:
+            case["notes"] = notes[patient]
+    return [cases[k] for k in sorted(cases)]
+
+
+# -- CTSpine1K -----------------------------------------------------------------------------------------------------
+def convert_ctspine1k(source: Path, out: Path) -> list[dict]:
+    """``<volumes|data>/<subset>/<case>.nii.gz`` with ``<labels|label>/<subset>/<case>_seg.nii.gz`` → images and
+    labels. CTSpine1K labels vertebrae as VerSe does (1–7 C1–C7, 8–19 T1–T12, 20–24 L1–L5, 25 L6), which are
+    lumbarlab's values, so they are copied unchanged after a check that they are in range."""
+    from lumbarlab.io import read_image
+
+    labels = {p.name[: -len("_seg.nii.gz")]: p for p in _find(source, "*_seg.nii.gz")}
+    cases = []
+    for image_path in _find(source, "*.nii.gz"):
+        if image_path.name.endswith("_seg.nii.gz"):
+            continue
+        stem = image_path.name[: -len(".nii.gz")]
+        image = read_image(image_path)
+        (out / "images").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(image_path, out / "images" / image_path.name)
+        record = {"id": stem, "modality": "CT", "subset": image_path.parent.name, "image": f"images/{image_path.name}",
+                  "spacing": [float(s) for s in image.spacing]}
+        if stem in labels:
+            label = read_image(labels[stem])
+            values = np.unique(np.asarray(label.array)).astype(int)
+            if values.min() < 0 or values.max() > 28:
+                raise LumbarLabError(f"{labels[stem]}: label values {values.tolist()} outside VerSe's 0–28.")
+            if label.shape != image.shape:
+                raise LumbarLabError(f"{labels[stem]}: grid {label.shape} differs from its CT's {image.shape}.")
+            (out / "labels").mkdir(parents=True, exist_ok=True)
+            shutil.copy2(labels[stem], out / "labels" / f"{stem}.nii.gz")
+            record["label"] = f"labels/{stem}.nii.gz"
+            record["levels"] = [int(v) for v in values if v]
+        cases.append(record)
+    if not cases:
+        raise LumbarLabError(f"{source}: no CTSpine1K volumes (volumes/<subset>/*.nii.gz) found.")
+    return cases
+
+
 def index_only(source: Path, out: Path) -> list[dict]:
     """For datasets without a converter: index NIfTI/MHA images (and labels in a folder named like
     ``labels``/``masks``) in place by copying them, geometry untouched."""
@@ -307,5 +436,6 @@ def index_only(source: Path, out: Path) -> list[dict]:
 
 CONVERTERS: dict[str, Callable[[Path, Path], list[dict]]] = {
     "spider": convert_spider, "verse": convert_verse, "totalsegmentator": convert_totalsegmentator,
-    "buu": convert_buu, "rsna": convert_rsna, "aasce": convert_aasce, "": index_only,
+    "buu": convert_buu, "rsna": convert_rsna, "aasce": convert_aasce, "dicom-studies": convert_dicom_studies,
+    "ctspine1k": convert_ctspine1k, "": index_only,
 }

@@ -117,9 +117,14 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
         "classification / segmentation (composite labels of the lowest three discs)",
         "https://data.mendeley.com/datasets/k57fr854j2/2", "CC BY 4.0",
         "Sudirman S et al. Lumbar Spine MRI Dataset. Mendeley Data, v2 (2019), doi:10.17632/k57fr854j2.2.",
-        manual="Download the archive from https://data.mendeley.com/datasets/k57fr854j2/2 (Download All), then run "
-               "`lumbarlab fetch lumbar-spine-mri --from PATH/TO/ARCHIVE_OR_FOLDER`.",
-        notes="515 patients; the survey's most used dataset (Table 3). DICOM series are read with lumbarlab.io.",
+        manual="Download the archive from https://data.mendeley.com/datasets/k57fr854j2/2 (Download All) and, for the "
+               "radiologists' notes, `Radiologists Report.xlsx` from https://data.mendeley.com/datasets/s6bgczr8s2 "
+               "into the same folder; then run `lumbarlab fetch lumbar-spine-mri --from PATH/TO/ARCHIVE_OR_FOLDER`.",
+        converter="dicom-studies",
+        notes="515 patients; the survey's most used dataset (Table 3). 01_MRI_Data/<patient 0001…0515>/…/*.ima "
+              "(Siemens DICOM): localizer, sagittal T1 and T2, axial T1 and T2 of the lowest three discs; axial slices "
+              "come in blocks angled to each disc, so each block becomes its own volume. The notes are one free-text "
+              "report per patient (columns 'Patient ID', 'Clinician's Notes'), kept as they are.",
     ),
     Dataset(
         "buu-lspine", "BUU-LSPINE: lumbar spine X-ray with vertebral corners", "X-ray (AP and lateral)",
@@ -152,7 +157,11 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
         "Deng Y et al. CTSpine1K: a large-scale dataset for spinal vertebrae segmentation in computed "
         "tomography. arXiv:2105.14711 (2021).",
         manual="Follow the download links of https://github.com/MIRACLE-Center/CTSpine1K (HuggingFace / cloud "
-               "drives), then `lumbarlab fetch ctspine1k --from PATH` (NIfTI images + labels are indexed as they are).",
+               "drives, or the Hugging Face mirror alexanderdann/CTSpine1K), then `lumbarlab fetch ctspine1k --from PATH`.",
+        converter="ctspine1k",
+        notes="volumes/<subset>/<case>.nii.gz with labels/<subset>/<case>_seg.nii.gz (subsets COLONOG, HNSCC-3DCT-RT, "
+              "MSD T10 liver, COVID-19); vertebrae labelled as in VerSe (20–24 L1–L5, 25 L6; all visible vertebrae "
+              "annotated), so the values are kept.",
     ),
     Dataset(
         "aasce2019", "AASCE 2019: accurate automated spinal curvature estimation", "X-ray (AP)",

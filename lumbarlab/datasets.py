@@ -31,7 +31,7 @@ import torch
 from lumbarlab.errors import LumbarLabError
 
 __all__ = ["XraySplit", "XrayDataset", "phantom_xrays", "LANDMARK_LEVELS", "SEG_CLASSES", "XRAY_TASKS",
-           "corners_to_dict", "landmarks_from_corners", "mask_classes", "N_LANDMARKS", "FetchedVolumes", "fetched_xrays"]
+           "corners_to_dict", "landmarks_from_corners", "mask_classes", "N_LANDMARKS", "FetchedVolumes", "FetchedSeries", "fetched_xrays"]
 
 LANDMARK_LEVELS: tuple[str, ...] = ("L1", "L2", "L3", "L4", "L5", "S1")
 SEG_CLASSES: tuple[str, ...] = ("background", "vertebral body", "sacrum")
@@ -230,6 +230,61 @@ class FetchedVolumes(torch.utils.data.Dataset):
         image, labels = self.volume(i)
         return (torch.from_numpy(np.asarray(image.array, dtype=np.float32))[None],
                 torch.from_numpy(np.asarray(labels.array).astype(np.int64)))
+
+
+class FetchedSeries(torch.utils.data.Dataset):
+    """The image series of a converted MRI study dataset (Lumbar Spine MRI, RSNA 2024): one item per stack
+    that matches ``plane`` ("sagittal", "axial", "coronal"), ``sequence`` ("T1", "T2", …) and ``description``
+    (a regular expression, case-insensitive); None keeps all.
+
+    Items: ``(image (1, X, Y, Z) float32 modality values, target int64)`` where the target holds the case's
+    per-level severities (RSNA: 0 normal/mild, 1 moderate, 2 severe, −1 not graded) in the order of
+    :attr:`target_names`, and is empty for datasets without gradings (the Lumbar Spine MRI notes are free text:
+    :meth:`info` gives them). Volumes are reoriented to RAS+ when ``canonical``.
+    """
+
+    def __init__(self, root, plane: str | None = None, sequence: str | None = None, description: str | None = None,
+                 canonical: bool = True):
+        import re
+
+        index, self.root = _index(root)
+        self.name, self.canonical = index.get("dataset", ""), canonical
+        names: set[str] = set()
+        self.items: list[tuple[dict, dict]] = []
+        for case in index["cases"]:
+            names.update(case.get("severity", {}))
+            for entry in case.get("series", []):
+                if plane and entry.get("plane") != plane.lower():
+                    continue
+                if sequence and entry.get("sequence", "").upper() != sequence.upper():
+                    continue
+                if description and not re.search(description, entry.get("description", ""), re.I):
+                    continue
+                self.items.append((case, entry))
+        if not self.items:
+            raise LumbarLabError(f"{root}: no series with plane={plane!r}, sequence={sequence!r}, "
+                                 f"description={description!r}; index.json lists the series of each case.")
+        self.target_names: list[str] = sorted(names)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def info(self, i: int) -> dict:
+        """The case (id, notes or severities) and series (description, plane, sequence, stack) of item ``i``."""
+        case, entry = self.items[i]
+        return {**{k: v for k, v in case.items() if k != "series"}, **entry}
+
+    def volume(self, i: int):
+        from lumbarlab.io import read_image
+
+        return read_image(self.root / self.items[i][1]["image"], canonical=self.canonical)
+
+    def __getitem__(self, i: int):
+        case = self.items[i][0]
+        grades = case.get("severity", {})
+        target = [grades.get(n) if grades.get(n) is not None else -1 for n in self.target_names]
+        return (torch.from_numpy(np.asarray(self.volume(i).array, dtype=np.float32))[None],
+                torch.tensor(target, dtype=torch.int64))
 
 
 def fetched_xrays(root, size: int = 256, view: str = "lateral") -> XraySplit:

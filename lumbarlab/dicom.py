@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +24,8 @@ import numpy as np
 from lumbarlab.errors import LumbarLabError
 from lumbarlab.volume import Volume
 
-__all__ = ["read_dicom", "read_dicom_series", "read_dicom_image", "deidentify", "BASIC_PROFILE_REMOVE",
-           "BASIC_PROFILE_UIDS"]
+__all__ = ["read_dicom", "read_dicom_series", "read_dicom_image", "read_dicom_files", "scan_dicom", "split_stacks",
+           "slice_plane", "DicomSeries", "deidentify", "BASIC_PROFILE_REMOVE", "BASIC_PROFILE_UIDS"]
 
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
 
@@ -163,8 +165,18 @@ def read_dicom_series(folder: str | os.PathLike, series_uid: str | None = None) 
         ds = _read(chosen[0][0])
         if int(getattr(ds, "NumberOfFrames", 1) or 1) > 1:
             return _multiframe(ds, chosen[0][0])
+    return read_dicom_files([p for p, _ in chosen], str(folder))
+
+
+def read_dicom_files(paths: list[Path], where: str = "") -> Volume:
+    """Single-frame slices of one stack (same orientation, pixel spacing and size) → Volume, sorted by
+    position along the normal; gaps, duplicates and mixed orientations raise LumbarLabError."""
+    where = where or (str(Path(paths[0]).parent) if paths else "")
+    if not paths:
+        raise LumbarLabError(f"{where}: no DICOM slices given.")
     slices, positions, orientation, spacing, shape = [], [], None, None, None
-    for path, _ in chosen:
+    for path in paths:
+        path = Path(path)
         ds = _read(path)
         pos, ori, sp = _frame_geometry(ds, path)
         if orientation is None:
@@ -178,7 +190,7 @@ def read_dicom_series(folder: str | os.PathLike, series_uid: str | None = None) 
             raise LumbarLabError(f"{path}: {pixels.shape} pixels where the series has {shape}.")
         slices.append(pixels)
         positions.append(pos)
-    return _volume(slices, positions, orientation, spacing, str(folder))
+    return _volume(slices, positions, orientation, spacing, where)
 
 
 def read_dicom(path: str | os.PathLike) -> Volume:
@@ -191,6 +203,107 @@ def read_dicom(path: str | os.PathLike) -> Volume:
         return _multiframe(ds, path)
     pos, ori, sp = _frame_geometry(ds, path)
     return _volume([_pixels(ds, path)], [pos], ori, sp, str(path))
+
+
+# -- studies: many series, each possibly several stacks ----------------------------------------------
+@dataclass(frozen=True)
+class DicomSlice:
+    """Header facts of one single-frame slice (no pixels read)."""
+
+    path: Path
+    position: tuple[float, float, float]  # ImagePositionPatient, LPS mm
+    orientation: tuple[float, ...]  # ImageOrientationPatient (row cosines, column cosines)
+    spacing: tuple[float, float]  # PixelSpacing (between rows, between columns), mm
+    shape: tuple[int, int]  # (Rows, Columns)
+    instance: int
+
+
+@dataclass(frozen=True)
+class DicomSeries:
+    """One series of a study: its UID, number, description, modality, patient folder and slices."""
+
+    uid: str
+    number: int | None
+    description: str
+    modality: str
+    image_type: tuple[str, ...]
+    slices: tuple[DicomSlice, ...]
+    other_files: tuple[Path, ...] = ()  # images without slice geometry (secondary captures, multi-frame)
+
+    @property
+    def localizer(self) -> bool:
+        """A scout (ImageType LOCALIZER, or slices in several orientations of one or two slices each)."""
+        if "LOCALIZER" in self.image_type or re.search(r"locali[sz]er|scout|survey", self.description, re.I):
+            return True
+        return len({s.orientation for s in self.slices}) == len(self.slices) > 1 and len(self.slices) <= 3
+
+
+def scan_dicom(root: str | os.PathLike) -> list[DicomSeries]:
+    """Every DICOM series under ``root`` (any file names, e.g. Siemens ``.IMA``; other files are skipped),
+    grouped by SeriesInstanceUID and sorted by (series number, UID). Only headers are read."""
+    root = Path(root)
+    groups: dict[str, dict] = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("._")):
+        try:
+            ds = _read(path, stop_before_pixels=True)
+        except LumbarLabError:
+            continue
+        if not hasattr(ds, "Rows"):
+            continue  # DICOMDIR, structured reports, presentation states
+        uid = str(getattr(ds, "SeriesInstanceUID", "") or f"no-uid:{path.parent}")
+        g = groups.setdefault(uid, {"ds": ds, "slices": [], "other": []})
+        frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+        try:
+            if frames > 1:
+                raise AttributeError
+            g["slices"].append(DicomSlice(
+                path, tuple(float(v) for v in ds.ImagePositionPatient),
+                tuple(round(float(v), 4) for v in ds.ImageOrientationPatient),
+                tuple(float(v) for v in ds.PixelSpacing), (int(ds.Rows), int(ds.Columns)),
+                int(getattr(ds, "InstanceNumber", 0) or 0)))
+        except (AttributeError, TypeError, ValueError):
+            g["other"].append(path)
+    series = []
+    for uid, g in groups.items():
+        ds = g["ds"]
+        number = getattr(ds, "SeriesNumber", None)
+        series.append(DicomSeries(
+            uid, int(number) if number not in (None, "") else None, str(getattr(ds, "SeriesDescription", "") or ""),
+            str(getattr(ds, "Modality", "") or ""), tuple(str(v).upper() for v in (getattr(ds, "ImageType", None) or ())),
+            tuple(sorted(g["slices"], key=lambda s: (s.instance, str(s.path)))), tuple(g["other"])))
+    return sorted(series, key=lambda s: (s.number is None, s.number or 0, s.uid))
+
+
+def split_stacks(slices: list[DicomSlice] | tuple[DicomSlice, ...], tolerance: float = 0.1) -> list[list[DicomSlice]]:
+    """Split a series into stacks a volume can hold: same orientation, pixel spacing and size, and an even
+    step along the normal. A step more than ``tolerance`` (fraction) off the stack's first step starts a new
+    stack — the blocks of axial slices angled to each lumbar disc (one block per disc, or one slice per
+    disc at L5/S1 following the curve) become one stack each. Stacks are ordered along the normal."""
+    groups: dict[tuple, list[DicomSlice]] = {}
+    for s in slices:
+        groups.setdefault((s.orientation, s.spacing, s.shape), []).append(s)
+    stacks = []
+    for (orientation, _, _), members in groups.items():
+        normal = np.cross(np.array(orientation[:3]), np.array(orientation[3:]))
+        members = sorted(members, key=lambda s: float(np.array(s.position) @ normal))
+        current, step = [members[0]], None
+        for prev, s in zip(members, members[1:], strict=False):
+            gap = float((np.array(s.position) - np.array(prev.position)) @ normal)
+            if gap > 1e-3 and (step is None or abs(gap - step) <= tolerance * step):
+                step = step if step is not None else gap
+                current.append(s)
+            else:
+                stacks.append(current)
+                current, step = [s], None
+        stacks.append(current)
+    return stacks
+
+
+def slice_plane(orientation: tuple[float, ...] | np.ndarray) -> str:
+    """"sagittal", "coronal" or "axial": the patient axis (LPS x, y, z) closest to the slice normal."""
+    o = np.asarray(orientation, dtype=float)
+    normal = np.abs(np.cross(o[:3], o[3:]))
+    return ("sagittal", "coronal", "axial")[int(np.argmax(normal))]
 
 
 # -- de-identification -------------------------------------------------------------------------------

@@ -117,18 +117,20 @@ def test_spider_label_mapping_known_values():
     assert spider_to_lumbarlab(spider).tolist() == [0, 24, 23, 20, 19, 22, 200, 124, 123, 119]
 
 
-def test_verse_archive_layout(server, phantom_export, monkeypatch, tmp_path):
+@pytest.mark.parametrize("name", ["verse19", "verse20"])
+def test_verse_archive_layout(name, server, phantom_export, monkeypatch, tmp_path):
     from lumbarlab.io import read_image
 
     www, url = server
     ct = phantom_export[0] / "ct"
-    files = {f"dataset-01training/{'derivatives' if 'seg' in p.name else 'rawdata'}/sub-phantom0005/{p.name}": p
-             for p in ct.iterdir()}
-    _zip(www / "dataset-01training.zip", files)
-    _zip(www / "dataset-02validation.zip", {"dataset-02validation/README.txt": b"empty split"})
-    _zip(www / "dataset-03test.zip", {"dataset-03test/README.txt": b"empty split"})
-    _register(monkeypatch, "verse20", www, ["dataset-01training.zip", "dataset-02validation.zip", "dataset-03test.zip"])
-    folder = data_fetch.fetch("verse20", tmp_path / "data", mirror=url, progress=False)
+    archives = [f.path for f in DATASETS[name].files]  # training, validation, test
+    top = archives[0][: -len(".zip")]
+    files = {f"{top}/{'derivatives' if 'seg' in p.name else 'rawdata'}/sub-phantom0005/{p.name}": p for p in ct.iterdir()}
+    _zip(www / archives[0], files)
+    for other in archives[1:]:
+        _zip(www / other, {f"{other[: -len('.zip')]}/README.txt": b"empty split"})
+    _register(monkeypatch, name, www, archives)
+    folder = data_fetch.fetch(name, tmp_path / "data", mirror=url, progress=False)
     case = json.loads((folder / "index.json").read_text())["cases"][0]
     assert case["id"] == "sub-phantom0005" and case["label"] == "labels/sub-phantom0005.nii.gz"
     assert {c["label"] for c in case["centroids"]} >= {20, 21, 22, 23, 24}
@@ -136,7 +138,8 @@ def test_verse_archive_layout(server, phantom_export, monkeypatch, tmp_path):
                           read_image(ct / "sub-phantom0005_seg-vert_msk.nii.gz").array)
 
 
-def test_totalsegmentator_one_file_per_structure(server, phantom_export, monkeypatch, tmp_path):
+@pytest.mark.parametrize("name", ["totalsegmentator", "totalsegmentator-small"])
+def test_totalsegmentator_one_file_per_structure(name, server, phantom_export, monkeypatch, tmp_path):
     from lumbarlab.datasets import FetchedVolumes
     from lumbarlab.io import read_image, write_image
 
@@ -148,14 +151,14 @@ def test_totalsegmentator_one_file_per_structure(server, phantom_export, monkeyp
     write_image(read_image(ct / "sub-phantom0005_ct.nii.gz"), case / "ct.nii.gz")
     names = {20: "vertebrae_L1", 21: "vertebrae_L2", 22: "vertebrae_L3", 23: "vertebrae_L4", 24: "vertebrae_L5",
              26: "sacrum", 19: "vertebrae_T12"}
-    for value, name in names.items():
-        write_image(labels.with_array((labels.array == value).astype(np.uint8)), case / "segmentations" / f"{name}.nii.gz")
+    for value, structure in names.items():
+        write_image(labels.with_array((labels.array == value).astype(np.uint8)), case / "segmentations" / f"{structure}.nii.gz")
     write_image(labels.with_array(np.zeros(labels.shape, np.uint8)), case / "segmentations" / "liver.nii.gz")
     (tmp_path / "ts" / "meta.csv").write_text("image_id;age;gender\ns0000;50;f\n")
-    _zip(www / "Totalsegmentator_dataset_small_v201.zip",
-         {str(p.relative_to(tmp_path / "ts")): p for p in (tmp_path / "ts").rglob("*") if p.is_file()})
-    _register(monkeypatch, "totalsegmentator-small", www, ["Totalsegmentator_dataset_small_v201.zip"])
-    folder = data_fetch.fetch("totalsegmentator-small", tmp_path / "data", mirror=url, progress=False)
+    archive = DATASETS[name].files[0].path
+    _zip(www / archive, {str(p.relative_to(tmp_path / "ts")): p for p in (tmp_path / "ts").rglob("*") if p.is_file()})
+    _register(monkeypatch, name, www, [archive])
+    folder = data_fetch.fetch(name, tmp_path / "data", mirror=url, progress=False)
     image, combined = FetchedVolumes(folder, canonical=False)[0]
     assert np.array_equal(combined.numpy(), labels.array.astype(np.int64))  # same values as VerSe's
     assert (folder / "meta.csv").exists()
@@ -293,3 +296,111 @@ def test_aasce_layout_gives_ap_corners_with_the_phantom_cobb(tmp_path):
         corners = read_corners_csv(folder / case["landmarks"])
         assert list(corners) == ["T12", "L1", "L2", "L3", "L4", "L5"]
         assert measure_ap(corners, (2.0, 2.0)).cobb == pytest.approx(truth, abs=1.5)  # corners kept in order
+
+
+def _mri_study(patient_dir: Path, rng, axial: bool = True) -> dict[str, np.ndarray]:
+    """One Lumbar Spine MRI (Sudirman) study as the release stores it: Siemens ``.ima`` files, one folder per series,
+    a three-plane localizer, sagittal T1 and T2, and an axial T2 in blocks angled to each disc (3 + 3 slices) plus
+    one slice of its own at L5/S1. Returns the pixel arrays written, per series folder."""
+    from dicom_files import ct_series
+
+    root = f"1.2.826.0.1.{rng.integers(1e9)}"
+    study = dict(modality="MR", intercept=0.0, shuffle=True, suffix=".ima", study_uid=root, patient_id="anonymised")
+    written = {}
+    for k, ori in enumerate(((0, 1, 0, 0, 0, -1), (1, 0, 0, 0, 0, -1), (1, 0, 0, 0, 1, 0))):  # sag, cor, axial scout
+        ct_series(patient_dir / "LOCALIZER_0001", rng.uniform(0, 900, (10, 10, 1)).round(), orientation=ori,
+                  series_uid=f"{root}.1", description="localizer", series_number=1, first_instance=k + 1,
+                  image_type=("ORIGINAL", "PRIMARY", "M", "NORM"), **study)
+    for number, name in ((2, "T1_TSE_SAG_0002"), (3, "T2_TSE_SAG_0003")):
+        pixels = rng.uniform(0, 4000, (12, 10, 5)).round()  # (rows, cols, slices), 12-bit
+        ct_series(patient_dir / name, pixels, spacing=(0.6875, 0.6875, 4.8), origin=(-10.0, -100.0, 60.0),
+                  orientation=(0, 1, 0, 0, 0, -1), description=name[:-5].replace("_", " ").lower(),
+                  series_number=number, **study)
+        written[name] = pixels
+    if axial:
+        uid = f"{root}.4"
+        for block, (tilt, z0, n) in enumerate(((-0.20, 40.0, 3), (0.05, 10.0, 3), (0.35, -25.0, 1))):
+            c, s = np.cos(tilt), np.sin(tilt)
+            ct_series(patient_dir / "T2_TSE_TRA_0004", rng.uniform(0, 4000, (8, 8, n)).round(), spacing=(0.6, 0.6, 4.4),
+                      origin=(-40.0, -40.0, z0), orientation=(1, 0, 0, 0, c, s), series_uid=uid,
+                      description="t2_tse_tra", series_number=4, first_instance=1 + 10 * block, **study)
+    return written
+
+
+def test_lumbar_spine_mri_ima_studies_with_notes(tmp_path):
+    from openpyxl import Workbook
+
+    from lumbarlab.datasets import FetchedSeries
+    from lumbarlab.io import read_image
+
+    rng = np.random.default_rng(7)
+    src = tmp_path / "Lumbar Spine MRI Dataset"
+    written = _mri_study(src / "01_MRI_Data" / "0001" / "L-SP", rng)
+    _mri_study(src / "01_MRI_Data" / "0002" / "L-SP", rng, axial=False)
+    book = Workbook()
+    book.active.append(["Patient ID", "Clinician's Notes"])
+    book.active.append([1, "L4-L5 disc bulge indenting the thecal sac. L5-S1 normal."])
+    book.active.append([2, "Normal study."])
+    book.save(src / "Radiologists Report.xlsx")
+    archive = _zip(tmp_path / "k57fr854j2-2.zip", {str(p.relative_to(src.parent)): p for p in src.rglob("*") if p.is_file()})
+
+    folder = data_fetch.fetch("lumbar-spine-mri", tmp_path / "data", from_path=archive, progress=False)
+    cases = json.loads((folder / "index.json").read_text())["cases"]
+    assert [c["id"] for c in cases] == ["0001", "0002"]
+    first = cases[0]
+    assert first["notes"].startswith("L4-L5 disc bulge") and cases[1]["notes"] == "Normal study."
+    assert first["skipped"] == [{"series": 1, "description": "localizer", "reason": "localizer"}]
+    sag = [s for s in first["series"] if s["plane"] == "sagittal"]
+    assert [(s["series"], s["sequence"], s["slices"]) for s in sag] == [(2, "T1", 5), (3, "T2", 5)]
+    axial = [s for s in first["series"] if s["plane"] == "axial"]
+    assert sorted(s["slices"] for s in axial) == [1, 3, 3] and {s["stacks"] for s in axial} == {3}
+    assert all(s["spacing"][2] == pytest.approx(4.4) for s in axial if s["slices"] > 1)  # each block is evenly spaced
+
+    t1 = read_image(folder / sag[0]["image"])  # pixels and geometry survive: (col, row, slice), rows run foot-ward
+    assert t1.spacing == pytest.approx((0.6875, 0.6875, 4.8))
+    assert set(np.unique(t1.array)) <= set(np.unique(written["T1_TSE_SAG_0002"]))
+    assert np.sort(t1.array.ravel()) == pytest.approx(np.sort(written["T1_TSE_SAG_0002"].ravel()))
+
+    t2_sag = FetchedSeries(folder, plane="sagittal", sequence="T2")
+    assert len(t2_sag) == 2 and t2_sag.target_names == []
+    image, target = t2_sag[0]
+    assert image.shape[0] == 1 and sorted(image.shape[1:]) == [5, 10, 12] and target.numel() == 0
+    assert "thecal sac" in t2_sag.info(0)["notes"]
+    with pytest.raises(LumbarLabError, match="no series"):
+        FetchedSeries(folder, plane="coronal")
+
+
+def test_ctspine1k_volumes_and_seg_labels(phantom_export, tmp_path):
+    from lumbarlab.datasets import FetchedVolumes
+
+    folder, _ = phantom_export
+    ct = folder / "ct"
+    image = next(p for p in ct.rglob("*_ct.nii.gz"))
+    label = next(p for p in ct.rglob("*_seg-vert_msk.nii.gz"))
+    src = tmp_path / "CTSpine1K"
+    files = {"rawdata/volumes/HNSCC-3DCT-RT/HN_P001.nii.gz": image, "rawdata/labels/HNSCC-3DCT-RT/HN_P001_seg.nii.gz": label,
+             "rawdata/volumes/COVID-19/volume-covid19-A-0003.nii.gz": image}
+    archive = _zip(tmp_path / "ctspine1k.zip", files)
+    out = data_fetch.fetch("ctspine1k", tmp_path / "data", from_path=archive, progress=False)
+    cases = {c["id"]: c for c in json.loads((out / "index.json").read_text())["cases"]}
+    assert cases["HN_P001"]["subset"] == "HNSCC-3DCT-RT" and cases["HN_P001"]["levels"][-1] == 26
+    assert {20, 21, 22, 23, 24} <= set(cases["HN_P001"]["levels"]) and "label" not in cases["volume-covid19-A-0003"]
+    volumes = FetchedVolumes(out)
+    assert len(volumes) == 1
+    from lumbarlab.io import read_image
+
+    assert np.array_equal(volumes[0][1].numpy(), read_image(label, canonical=True).array.astype(np.int64))
+    src.mkdir()
+    bad = src / "labels" / "x"
+    bad.mkdir(parents=True)
+    (src / "volumes" / "x").mkdir(parents=True)
+    import shutil
+
+    shutil.copy2(image, src / "volumes" / "x" / "c.nii.gz")
+    from lumbarlab.io import write_image
+
+    vol = read_image(label)
+    write_image(vol.with_array(np.full(vol.shape, 200, np.uint16)), bad / "c_seg.nii.gz")
+    with pytest.raises(LumbarLabError, match="outside VerSe"):
+        data_fetch.fetch("ctspine1k", tmp_path / "data", from_path=src, progress=False)
+    assert {c["id"] for c in json.loads((out / "index.json").read_text())["cases"]} == set(cases)  # old copy kept

@@ -170,3 +170,28 @@ def test_to_canonical_flips_and_permutes():
         world = vol.index_to_world(np.array([ijk]))[0]
         back = np.round(can.world_to_index(world[None])[0]).astype(int)
         assert can.array[tuple(back)] == vol.array[tuple(ijk)]
+
+
+def test_scan_splits_series_into_stacks_and_finds_scouts(tmp_path, hu):
+    """A study folder: an axial series in two angled blocks (2.5 mm steps, 20 mm apart), a sagittal series and an
+    unnamed three-plane scout. Scanning reads headers only; stacks are evenly spaced runs of one orientation."""
+    from lumbarlab.dicom import read_dicom_files, scan_dicom, slice_plane, split_stacks
+
+    ct_series(tmp_path / "tra", hu, series_uid="1.2.3.10", series_number=10, description="t2 tra", suffix=".IMA",
+              gaps={3: 20.0})  # slices 0–2, then 3–5 after a 20 mm jump: two blocks
+    ct_series(tmp_path / "sag", hu, series_uid="1.2.3.11", series_number=11, orientation=(0, 1, 0, 0, 0, -1))
+    for k, ori in enumerate(((0, 1, 0, 0, 0, -1), (1, 0, 0, 0, 0, -1), (1, 0, 0, 0, 1, 0))):
+        ct_series(tmp_path / "scout", hu[:, :, :1], series_uid="1.2.3.1", series_number=1, orientation=ori,
+                  first_instance=k + 1)
+    (tmp_path / "notes.txt").write_text("not DICOM")
+    series = scan_dicom(tmp_path)
+    assert [(s.number, s.localizer) for s in series] == [(1, True), (10, False), (11, False)]
+    tra = series[1]
+    assert tra.description == "t2 tra" and len(tra.slices) == hu.shape[2]
+    stacks = split_stacks(tra.slices)
+    assert [len(s) for s in stacks] == [3, hu.shape[2] - 3]
+    assert [slice_plane(s[0].orientation) for s in (stacks[0], split_stacks(series[2].slices)[0])] == ["axial", "sagittal"]
+    vol = read_dicom_files([s.path for s in stacks[1]])
+    assert vol.spacing[2] == pytest.approx(2.5) and np.allclose(vol.array, hu[:, :, 3:].transpose(1, 0, 2))
+    with pytest.raises(LumbarLabError, match="inconsistent"):
+        read_dicom_files([s.path for s in tra.slices])  # the whole series is not one volume
