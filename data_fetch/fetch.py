@@ -57,9 +57,14 @@ def _sources(ds: Dataset, dest: Path, mirror: str | None, progress: bool) -> tup
     folder = dest / ".downloads" / ds.name
     files, hashes = [], {}
     for f in ds.files:
-        path = download(base + f.path, folder, Path(f.path).name, f.hash, progress)
+        try:
+            path = download(base + f.path, folder, Path(f.path).name, f.hash, progress)
+        except LumbarLabError as exc:
+            if f.hash and "hash" in str(exc):  # say where the expected hash came from, so a user can judge it
+                raise LumbarLabError(f"{exc} The registry's hash is: {f.hash_source or 'unattributed'}.") from exc
+            raise
         files.append(path)
-        hashes[path.name] = {"sha256": file_hash(path), "registry": f.hash}
+        hashes[path.name] = {"sha256": file_hash(path), "registry": f.hash, "registry_source": f.hash_source}
     return files, hashes
 
 

@@ -54,6 +54,11 @@ class Dataset:
 
 
 _GB = 1_000_000_000
+# Where a registry hash comes from. None was read off a host's page by us (no internet here); each is the
+# host's published checksum or a hash computed by a maintained library, as quoted in public code:
+_TORCH_EM = "sha256 computed by the torch_em library's SPIDER loader (Zenodo itself publishes md5 per file)"
+_ZENODO_QUOTED = ("Zenodo's md5 and byte size of record 10047292, as quoted by two independent public download "
+                  "scripts")
 
 DATASETS: dict[str, Dataset] = {d.name: d for d in (
     Dataset(
@@ -63,11 +68,15 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
         "van der Graaf JW et al. Lumbar spine segmentation in MR images: a dataset and a public benchmark. "
         "Sci Data 11, 264 (2024).",
         base_url="https://zenodo.org/records/10159290/files/",
-        files=(RemoteFile("images.zip", int(3.9 * _GB)), RemoteFile("masks.zip", int(0.08 * _GB)),
+        files=(RemoteFile("images.zip", int(3.9 * _GB),
+                          "sha256:a54cba2905284ff6cc9999f1dd0e4d871c8487187db7cd4b068484eac2f50f17", _TORCH_EM),
+               RemoteFile("masks.zip", int(0.08 * _GB),
+                          "sha256:13a6e25a8c0d74f507e16ebb2edafc277ceeaf2598474f1fed24fdf59cb7f18f", _TORCH_EM),
                RemoteFile("overview.csv", 60_000), RemoteFile("radiological_gradings.csv", 60_000)),
         converter="spider",
         notes="Masks number vertebrae from the bottom (L5 = 1, partly visible vertebrae 101–125), the canal 100 "
-              "and discs from 201 (L5/S1). Zenodo publishes an md5 per file on the record page.",
+              "and discs from 201 (L5/S1). Zenodo publishes an md5 per file on the record page; the CSVs are unpinned "
+              "(their sha256 is recorded on first download).",
     ),
     Dataset(
         "verse19", "VerSe 2019: vertebra labelling and segmentation in CT", "CT", "segmentation, centroids",
@@ -98,7 +107,8 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
         "Wasserthal J et al. TotalSegmentator: robust segmentation of 104 anatomic structures in CT images. "
         "Radiol Artif Intell 5, e230024 (2023).",
         base_url="https://zenodo.org/records/10047292/files/",
-        files=(RemoteFile("Totalsegmentator_dataset_v201.zip", int(23 * _GB)),),
+        files=(RemoteFile("Totalsegmentator_dataset_v201.zip", 23_581_218_285, "md5:fe250e5718e0a3b5df4c4ea9d58a62fe",
+                          _ZENODO_QUOTED),),
         converter="totalsegmentator",
         notes="One folder per case (s0000/ct.nii.gz, s0000/segmentations/vertebrae_L1.nii.gz, …, sacrum.nii.gz) "
               "and meta.csv.",
@@ -108,7 +118,9 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
         "https://zenodo.org/records/10047263", "CC BY 4.0",
         "Wasserthal J et al., Radiol Artif Intell 5, e230024 (2023).",
         base_url="https://zenodo.org/records/10047263/files/",
-        files=(RemoteFile("Totalsegmentator_dataset_small_v201.zip", int(3.2 * _GB)),),
+        files=(RemoteFile("Totalsegmentator_dataset_small_v201.zip", int(3.2 * _GB), "md5:6b5524af4b15e6ba06ef2d700c0c73e0",
+                          "Zenodo's md5 of record 10047263 as quoted by one public download script; not yet confirmed "
+                          "against the record page"),),
         converter="totalsegmentator",
         notes="The same layout as the full set, fewer cases.",
     ),

@@ -200,6 +200,12 @@ def test_rsna_from_zip(tmp_path):
     assert case["severity"] == {"spinal_canal_stenosis_l4_l5": 1, "left_neural_foraminal_narrowing_l5_s1": 0}
     assert case["coordinates"][0]["level"] == "L4/L5" and case["series"][0]["description"] == "Sagittal T2/STIR"
     assert (folder / case["series"][0]["image"]).exists()
+    from lumbarlab.datasets import FetchedSeries
+
+    series = FetchedSeries(folder, sequence="T2")  # "Sagittal T2/STIR" names the sequence; the plane comes from geometry
+    assert series.info(0)["plane"] == "axial" and series.target_names == sorted(case["severity"])
+    image, target = series[0]
+    assert image.shape == (1, 6, 8, 4) and target.tolist() == [0, 1]  # foraminal l5/s1 normal, canal l4/l5 moderate
 
 
 def test_hash_mismatch_leaves_the_destination_as_it_was(server, phantom_export, monkeypatch, tmp_path):
@@ -214,7 +220,7 @@ def test_hash_mismatch_leaves_the_destination_as_it_was(server, phantom_export, 
     import shutil
 
     shutil.rmtree(tmp_path / "data" / ".downloads")  # now the tampered file must be transferred
-    with pytest.raises(LumbarLabError, match="does not match the expected hash"):
+    with pytest.raises(LumbarLabError, match="does not match the expected hash(.|\n)*registry's hash is: test"):
         data_fetch.fetch("spider", tmp_path / "data", mirror=url, progress=False)
     assert {p: p.read_bytes() for p in good.rglob("*") if p.is_file()} == before
     assert not any(p.name.startswith(".work-") for p in (tmp_path / "data").iterdir())
@@ -256,6 +262,13 @@ def test_registry_lists_the_survey_datasets(capsys):
         d = data_fetch.get(name)
         assert d.license and d.citation and d.homepage.startswith("http")
         assert d.direct or "lumbarlab fetch" in d.manual
+    import re
+
+    pinned = [(d.name, f) for d in DATASETS.values() for f in d.files if f.hash]
+    assert {n for n, _ in pinned} >= {"spider", "totalsegmentator", "totalsegmentator-small"}
+    for name, f in pinned:  # well-formed, and each says where it comes from
+        assert re.fullmatch(r"md5:[0-9a-f]{32}|sha256:[0-9a-f]{64}", f.hash), (name, f.path)
+        assert f.hash_source, (name, f.path)
     assert "10159290" in data_fetch.get("spider").homepage and "10047263" in data_fetch.get("totalsegmentator-small").homepage
     assert main(["fetch", "--list"]) == 0
     out = capsys.readouterr().out
