@@ -162,8 +162,81 @@ def convert_totalsegmentator(source: Path, out: Path) -> list[dict]:
 
 
 # -- BUU-LSPINE -------------------------------------------------------------------------------------------
+#: Rows of a BUU-LSPINE lateral annotation, top to bottom: both endplates of L1–L5, then the S1 superior endplate.
+BUU_LATERAL_ROWS = tuple((f"L{i}", edge) for i in range(1, 6) for edge in ("superior", "inferior")) + (("S1", "superior"),)
+
+
+def _numeric_rows(path: Path) -> list[list[float]] | None:
+    """The rows of a header-less numeric CSV (BUU-LSPINE's own annotation files), or None for any other CSV."""
+    rows = []
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        for row in csv.reader(fh):
+            cells = [c.strip() for c in row if c.strip()]
+            if not cells:
+                continue
+            try:
+                rows.append([float(c) for c in cells])
+            except ValueError:
+                return None
+    return rows or None
+
+
+def buu_corners(rows: list[list[float]], view: str, source: str = "") -> tuple[dict[str, np.ndarray], str]:
+    """BUU-LSPINE annotation rows (x1, y1, x2, y2 per endplate, top to bottom) → lumbarlab corners.
+
+    Lateral (11 rows, L1–L5 both endplates then S1 superior): lumbarlab's order is superior-anterior,
+    superior-posterior, inferior-posterior, inferior-anterior. Which of a row's two points is anterior is
+    decided per image from the S1 endplate, whose anterior corner (the promontory) lies lower on a standing
+    lateral film (the sacral slope is positive); every row of the file follows the same column order. S1 gets
+    NaN inferior corners. Returns the corners and the image side the anterior corners are on.
+    AP (10 rows, L1–L5): points are sorted by x, giving lumbarlab's superior image-left, superior image-right,
+    inferior image-right, inferior image-left. Coordinates are pixels (x = column, y = row).
+    """
+    a = np.asarray([r[:4] for r in rows], dtype=float)
+    if a.ndim != 2 or a.shape[1] != 4:
+        raise LumbarLabError(f"{source}: BUU rows need four numbers (x1, y1, x2, y2), got {[len(r) for r in rows]}.")
+    if view == "lateral":
+        if len(a) < len(BUU_LATERAL_ROWS):
+            raise LumbarLabError(f"{source}: a lateral BUU annotation has {len(BUU_LATERAL_ROWS)} rows (L1–L5 endplates "
+                                 f"and S1 superior), found {len(a)}.")
+        s1 = a[len(BUU_LATERAL_ROWS) - 1]
+        first_anterior = s1[1] >= s1[3]  # the lower point (larger row) is the promontory
+        pts = {}
+        for (level, edge), (x1, y1, x2, y2) in zip(BUU_LATERAL_ROWS, a, strict=False):
+            ant, post = ((x1, y1), (x2, y2)) if first_anterior else ((x2, y2), (x1, y1))
+            pts.setdefault(level, {})[edge] = (ant, post)
+        out = {}
+        for level, e in pts.items():
+            inf = e.get("inferior", ((np.nan, np.nan), (np.nan, np.nan)))
+            out[level] = np.array([e["superior"][0], e["superior"][1], inf[1], inf[0]], dtype=float)
+        side = "left" if out["S1"][0, 0] < out["S1"][1, 0] else "right"
+        return out, side
+    if len(a) < 10:
+        raise LumbarLabError(f"{source}: an AP BUU annotation has 10 rows (L1–L5 endplates), found {len(a)}.")
+    out = {}
+    for i in range(5):
+        sup, inf = a[2 * i].reshape(2, 2), a[2 * i + 1].reshape(2, 2)
+        sup, inf = sup[np.argsort(sup[:, 0])], inf[np.argsort(inf[:, 0])]
+        out[f"L{i + 1}"] = np.array([sup[0], sup[1], inf[1], inf[0]])
+    return out, ""
+
+
+def _buu_view(image_path: Path, n_rows: int | None) -> str:
+    for part in reversed(image_path.parts[:-1]):  # the release's LA/ and AP/ folders
+        if part.upper() in ("AP", "LA", "LAT", "LATERAL"):
+            return "ap" if part.upper() == "AP" else "lateral"
+    if re.search(r"(^|[_-])ap($|[_-])", image_path.stem, re.I):
+        return "ap"
+    return "ap" if n_rows == 10 else "lateral"
+
+
 def convert_buu(source: Path, out: Path) -> list[dict]:
-    """Radiographs (PNG/JPEG) with a corner CSV of the same stem (lumbarlab's corner-CSV layout)."""
+    """Radiographs (JPEG/PNG) with an annotation CSV of the same stem, in either layout:
+
+    * BUU-LSPINE's release: ``<root>/AP/<case>.jpg`` and ``<root>/LA/<case>.jpg``, each with ``<case>.csv`` of
+      header-less rows ``x1,y1,x2,y2`` per endplate, top to bottom (see :func:`buu_corners`);
+    * lumbarlab's corner CSV (``level,edge,x_first,…``, what ``lumbarlab phantom`` writes).
+    """
     from lumbarlab.io import read_png, write_png
     from lumbarlab.measure import read_corners_csv, write_corners_csv
 
@@ -172,16 +245,26 @@ def convert_buu(source: Path, out: Path) -> list[dict]:
         table = image_path.with_suffix(".csv")
         if not table.exists():
             continue
-        stem = image_path.stem
-        view = "ap" if re.search(r"(^|[_-])ap($|[_-])", stem, re.I) else "lateral"
+        rows = _numeric_rows(table)
+        view = _buu_view(image_path, len(rows) if rows else None)
+        side = ""
+        if rows is not None:
+            corners, side = buu_corners(rows, view, str(table))
+        else:
+            corners = read_corners_csv(table)
+        stem = image_path.stem if image_path.parent.name.upper() not in ("AP", "LA") else f"{image_path.stem}_{view}"
         image = read_png(image_path)
         write_png(image, out / "images" / f"{stem}.png", bits=16 if image.dtype == np.uint16 else 8)
-        corners = read_corners_csv(table)
         write_corners_csv(corners, out / "landmarks" / f"{stem}.csv")
-        cases.append({"id": stem, "modality": "X-ray", "view": view, "image": f"images/{stem}.png",
-                      "landmarks": f"landmarks/{stem}.csv", "levels": list(corners), "shape": list(image.shape)})
+        record = {"id": stem, "modality": "X-ray", "view": view, "image": f"images/{stem}.png",
+                  "landmarks": f"landmarks/{stem}.csv", "levels": list(corners), "shape": list(image.shape),
+                  "annotation": "buu" if rows is not None else "lumbarlab"}
+        if side:
+            record["anterior_side"] = side
+        cases.append(record)
     if not cases:
-        raise LumbarLabError(f"{source}: no radiographs with a corner CSV of the same name found.")
+        raise LumbarLabError(f"{source}: no radiographs with an annotation CSV of the same name found "
+                             "(expected LA/<case>.jpg + LA/<case>.csv).")
     return cases
 
 

@@ -147,8 +147,11 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
         manual="Register and download at https://services.informatics.buu.ac.th/spine/ , then run "
                "`lumbarlab fetch buu-lspine --from PATH/TO/ARCHIVE_OR_FOLDER`.",
         converter="buu",
-        notes="Baselines: mean corner error 4.63 mm (AP) and 4.91 mm (lateral). The converter reads lumbarlab's "
-              "documented corner-CSV layout (one endplate per row); check it against the release you download.",
+        notes="Baselines: mean corner error 4.63 mm (AP) and 4.91 mm (lateral). Release layout: AP/<case>.jpg and "
+              "LA/<case>.jpg, each with a header-less <case>.csv of x1,y1,x2,y2 per endplate, top to bottom (lateral: "
+              "L1–L5 superior and inferior, then S1 superior; AP: L1–L5). The anterior point of each lateral row is "
+              "found per image from the S1 endplate (the promontory lies lower). lumbarlab's own corner CSVs are "
+              "read too.",
     ),
     Dataset(
         "rsna2024", "RSNA 2024 Lumbar Spine Degenerative Classification", "MRI (DICOM: sagittal T1, T2/STIR, axial T2)",

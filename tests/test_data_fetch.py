@@ -417,3 +417,56 @@ def test_ctspine1k_volumes_and_seg_labels(phantom_export, tmp_path):
     with pytest.raises(LumbarLabError, match="outside VerSe"):
         data_fetch.fetch("ctspine1k", tmp_path / "data", from_path=src, progress=False)
     assert {c["id"] for c in json.loads((out / "index.json").read_text())["cases"]} == set(cases)  # old copy kept
+
+
+def test_buu_release_layout_header_less_rows_either_column_order(tmp_path):
+    """BUU-LSPINE as released: LA/<case>.jpg + LA/<case>.csv (11 header-less rows x1,y1,x2,y2: L1–L5 superior and
+    inferior endplates, S1 superior) and AP/<case>.jpg + 10 rows. Which point of a row is anterior is read from the
+    S1 endplate (the promontory is the lower point), so a file listing posterior first converts the same."""
+    from PIL import Image
+
+    from lumbarlab.datasets import fetched_xrays
+    from lumbarlab.measure import measure_ap, read_corners_csv
+    from lumbarlab.phantom import make_case
+
+    case = make_case(5, shape=(96, 64, 120), spacing=2.0, slip={"L4": 30}, cobb=15.0)
+    root = tmp_path / "BUU-LSPINE_400"
+    for view in ("LA", "AP"):
+        (root / view).mkdir(parents=True)
+
+    def save(image, path):
+        Image.fromarray((255 * np.clip(image, 0, 1)).astype(np.uint8)).save(path)
+
+    lateral_rows = []
+    for level in ("L1", "L2", "L3", "L4", "L5"):
+        c = case.lateral.corners[level]
+        lateral_rows += [[*c[0], *c[1]], [*c[3], *c[2]]]  # (anterior, posterior) of each endplate
+    lateral_rows.append([*case.lateral.corners["S1"][0], *case.lateral.corners["S1"][1]])
+    for name, rows in (("0001-F-037Y1", lateral_rows), ("0002-M-050Y1", [r[2:] + r[:2] for r in lateral_rows])):
+        save(case.lateral.image, root / "LA" / f"{name}.jpg")
+        (root / "LA" / f"{name}.csv").write_text("\n".join(",".join(f"{v:.3f}" for v in r) for r in rows) + "\n")
+    ap_rows = []
+    for level in ("L1", "L2", "L3", "L4", "L5"):
+        c = case.ap.corners[level]
+        ap_rows += [[*c[1], *c[0]], [*c[2], *c[3]]]  # listed right to left: the converter sorts by x
+    save(case.ap.image, root / "AP" / "0001-F-037Y1.jpg")
+    (root / "AP" / "0001-F-037Y1.csv").write_text("\n".join(",".join(f"{v:.3f}" for v in r) for r in ap_rows) + "\n")
+
+    folder = data_fetch.fetch("buu-lspine", tmp_path / "data", from_path=root, progress=False)
+    cases = {c["id"]: c for c in json.loads((folder / "index.json").read_text())["cases"]}
+    assert sorted(cases) == ["0001-F-037Y1_ap", "0001-F-037Y1_lateral", "0002-M-050Y1_lateral"]
+    for name in ("0001-F-037Y1_lateral", "0002-M-050Y1_lateral"):
+        assert cases[name]["annotation"] == "buu" and cases[name]["anterior_side"] == "left"
+        corners = read_corners_csv(folder / cases[name]["landmarks"])
+        for level in ("L1", "L2", "L3", "L4", "L5"):
+            assert np.allclose(corners[level], case.lateral.corners[level], atol=2e-3), (name, level)
+        assert np.allclose(corners["S1"][:2], case.lateral.corners["S1"][:2], atol=2e-3)
+        assert np.isnan(corners["S1"][2:]).all()  # no S1 inferior endplate on a lateral annotation
+    split = fetched_xrays(folder, size=128)
+    assert len(split) == 2 and split.slip == pytest.approx([30.0, 30.0], abs=2.0)
+    ap = read_corners_csv(folder / cases["0001-F-037Y1_ap"]["landmarks"])
+    assert measure_ap(ap, (2.0, 2.0)).cobb == pytest.approx(case.truth["cobb"]["angle_deg"], abs=1.5)
+    (root / "LA" / "0003-F-040Y1.jpg").write_bytes((root / "LA" / "0001-F-037Y1.jpg").read_bytes())
+    (root / "LA" / "0003-F-040Y1.csv").write_text("1,2,3,4\n5,6,7,8\n")
+    with pytest.raises(LumbarLabError, match="11 rows"):
+        data_fetch.fetch("buu-lspine", tmp_path / "data", from_path=root, progress=False)

@@ -88,3 +88,17 @@ def test_degenerate_corners_raise():
         meyerding_slip(box(0, 0), np.zeros((4, 2)))
     with pytest.raises(LumbarLabError):
         cobb_angle({"L1": box(0, 0)})
+
+
+def test_s1_with_only_its_superior_endplate_measures_the_same():
+    """A lateral annotation has no S1 inferior endplate (BUU-LSPINE): NaN there changes nothing that uses S1."""
+    from lumbarlab.measure import measure_lateral
+
+    corners = {"L4": box(0, 0), "L5": box(8, 30), "S1": box(14, 60, tilt_deg=-35)}
+    partial = {**corners, "S1": np.vstack([corners["S1"][:2], np.full((2, 2), np.nan)])}
+    full, half = measure_lateral(corners), measure_lateral(partial)
+    assert half.slips["L5"]["slip_percent"] == pytest.approx(full.slips["L5"]["slip_percent"])
+    assert half.lumbosacral_angle == pytest.approx(full.lumbosacral_angle)
+    assert half.sacral_slope == pytest.approx(35.0) and half.discs["L5-S1"] == pytest.approx(full.discs["L5-S1"])
+    with pytest.raises(LumbarLabError, match="finite"):  # only S1 may lack its inferior corners, only as a pair
+        meyerding_slip(np.vstack([corners["L5"][:2], np.full((2, 2), np.nan)]), corners["S1"])

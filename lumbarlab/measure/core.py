@@ -22,15 +22,22 @@ __all__ = [
 ]
 
 
-def _to_mm(points: np.ndarray, spacing: tuple[float, float]) -> np.ndarray:
+def _to_mm(points: np.ndarray, spacing: tuple[float, float], superior_only: bool = False) -> np.ndarray:
     pts = np.asarray(points, dtype=float)
-    if pts.shape[-1] != 2 or not np.all(np.isfinite(pts)):
+    checked = pts[:2] if superior_only else pts
+    if pts.shape[-1] != 2 or not np.all(np.isfinite(checked)):
         raise LumbarLabError(f"corners must be finite (x, y) pairs, got shape {pts.shape}.")
     return pts * np.array([spacing[1], spacing[0]])
 
 
-def _corners(c: np.ndarray, name: str) -> np.ndarray:
+def _corners(c: np.ndarray, name: str, superior_only: bool = False) -> np.ndarray:
+    """Validated (4, 2) corners. ``superior_only``: the caller uses just the superior endplate (corners 0, 1), so
+    the inferior ones may be missing (NaN) — S1 on a lateral annotation has no inferior endplate."""
     c = np.asarray(c, dtype=float)
+    if superior_only and c.shape == (4, 2) and np.isnan(c[2:]).all():
+        if not np.all(np.isfinite(c[:2])) or np.linalg.norm(c[0] - c[1]) == 0:
+            raise LumbarLabError(f"{name}: the superior endplate needs two distinct finite corners.")
+        return c
     if c.shape != (4, 2) or not np.all(np.isfinite(c)):
         raise LumbarLabError(f"{name}: expected 4 finite corners (4, 2), got shape {c.shape}.")
     # three collinear corners (or two coinciding) leave no body outline to measure
@@ -48,7 +55,8 @@ def meyerding_slip(upper: np.ndarray, lower: np.ndarray, spacing=(1.0, 1.0), nam
     of the lower one (posterior → anterior); its distance from the lower posterior-superior
     corner, divided by the endplate's length, is the slip. Negative = retrolisthesis.
     """
-    up, lo = _to_mm(_corners(upper, names[0]), spacing), _to_mm(_corners(lower, names[1]), spacing)
+    up = _to_mm(_corners(upper, names[0]), spacing)
+    lo = _to_mm(_corners(lower, names[1], superior_only=True), spacing, superior_only=True)
     endplate = lo[0] - lo[1]  # posterior-superior → anterior-superior
     length = float(np.linalg.norm(endplate))
     if length < 1e-6:
@@ -87,7 +95,7 @@ def _line_angle_deg(first: np.ndarray, second: np.ndarray, spacing) -> float:
 def lordosis_angle(l1: np.ndarray, s1: np.ndarray, spacing=(1.0, 1.0)) -> float:
     """Lumbar lordosis: the angle between the superior endplates of L1 and S1 (Cobb method),
     degrees, positive for lordosis on a lateral view (anterior on the image left or right)."""
-    l1, s1 = _corners(l1, "L1"), _corners(s1, "S1")
+    l1, s1 = _corners(l1, "L1", superior_only=True), _corners(s1, "S1", superior_only=True)
     a = _line_angle_deg(l1[1], l1[0], spacing)  # posterior → anterior
     b = _line_angle_deg(s1[1], s1[0], spacing)
     diff = (a - b + 90.0) % 180.0 - 90.0
@@ -153,7 +161,7 @@ def bone_density_category(trabecular_hu: float) -> str:
 def segmental_angle(upper: np.ndarray, lower: np.ndarray, spacing=(1.0, 1.0), names=("upper", "lower")) -> float:
     """Angle (degrees) between the inferior endplate of ``upper`` and the superior endplate of
     ``lower`` — one disc's contribution to lordosis (positive = lordotic, wider anteriorly)."""
-    up, lo = _corners(upper, names[0]), _corners(lower, names[1])
+    up, lo = _corners(upper, names[0]), _corners(lower, names[1], superior_only=True)
     a = _line_angle_deg(up[2], up[3], spacing)  # inferior endplate, posterior → anterior
     b = _line_angle_deg(lo[1], lo[0], spacing)  # superior endplate, posterior → anterior
     diff = (a - b + 90.0) % 180.0 - 90.0
@@ -169,7 +177,7 @@ def lumbosacral_angle(l5: np.ndarray, s1: np.ndarray, spacing=(1.0, 1.0)) -> flo
 def sacral_slope(s1: np.ndarray, spacing=(1.0, 1.0)) -> float:
     """Angle (degrees) between S1's superior endplate and the image horizontal (Legaye et al.,
     Eur Spine J 1998); assumes an upright radiograph."""
-    c = _corners(s1, "S1")
+    c = _corners(s1, "S1", superior_only=True)
     return float(abs(_line_angle_deg(c[1], c[0], spacing)))
 
 
@@ -178,7 +186,7 @@ def disc_heights(upper: np.ndarray, lower: np.ndarray, spacing=(1.0, 1.0), names
     height index of Farfan et al. (J Bone Joint Surg 1972): (anterior + posterior) / AP depth of the
     lower endplate."""
     up = _to_mm(_corners(upper, names[0]), spacing)
-    lo = _to_mm(_corners(lower, names[1]), spacing)
+    lo = _to_mm(_corners(lower, names[1], superior_only=True), spacing, superior_only=True)
     ant = float(np.linalg.norm(up[3] - lo[0]))
     post = float(np.linalg.norm(up[2] - lo[1]))
     mid = float(np.linalg.norm((up[2] + up[3]) / 2 - (lo[0] + lo[1]) / 2))

@@ -175,12 +175,16 @@ def write_corners_csv(corners: dict[str, np.ndarray], path: str | os.PathLike) -
         out.writerow(["level", "edge", "x_first", "y_first", "x_second", "y_second"])
         for level, c in corners.items():
             out.writerow([level, "superior", *np.round(c[0], 3), *np.round(c[1], 3)])
-            out.writerow([level, "inferior", *np.round(c[3], 3), *np.round(c[2], 3)])
+            if np.all(np.isfinite(c[2:])):  # S1 of a lateral annotation has no inferior endplate (NaN)
+                out.writerow([level, "inferior", *np.round(c[3], 3), *np.round(c[2], 3)])
     return path
 
 
 def read_corners_csv(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a corner CSV (see :func:`write_corners_csv`) into level → (4, 2) corners."""
+    """Read a corner CSV (see :func:`write_corners_csv`) into level → (4, 2) corners.
+
+    S1 may have only its superior row (a lateral view shows no S1 inferior endplate); its inferior
+    corners are then NaN, which the lateral measurements never use."""
     edges: dict[str, dict[str, list[float]]] = {}
     try:
         with open(path, newline="") as fh:
@@ -195,6 +199,8 @@ def read_corners_csv(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise LumbarLabError(f"{path}: the corner CSV has no rows.")
     out = {}
     for level, e in edges.items():
+        if level == "S1" and set(e) == {"superior"}:
+            e = {**e, "inferior": [np.nan] * 4}
         if set(e) != {"superior", "inferior"}:
             raise LumbarLabError(f"{path}: vertebra {level} needs both a superior and an inferior row.")
         s, i = e["superior"], e["inferior"]
