@@ -45,7 +45,9 @@ def spider_to_lumbarlab(mask: np.ndarray) -> np.ndarray:
     SPIDER numbers vertebrae from the bottom: 1 = L5, 2 = L4, … 5 = L1, 6 = T12 (101–125: the same
     vertebrae, partly in the field of view); discs from 201 = L5/S1 upwards; the canal is 100.
     lumbarlab: vertebra = 25 − SPIDER number (L5 = 24 … T12 = 19), disc = 100 + the vertebra above
-    (L5/S1 = 124), canal = 200.
+    (L5/S1 = 124), canal = 200. SPIDER has no sacrum label (its numbering starts at L5), so lumbarlab's 26
+    never occurs in a converted SPIDER mask. Convention: van der Graaf et al., Sci Data 2024, and the
+    challenge's data page (vertebrae 1–25 from the bottom, 100 canal, 101–125 partial, 201–225 discs).
     """
     m = np.asarray(mask).astype(np.int32)
     out = np.zeros(m.shape, np.uint16)
@@ -57,6 +59,15 @@ def spider_to_lumbarlab(mask: np.ndarray) -> np.ndarray:
     out[disc] = 100 + 25 - (m[disc] - 200)
     out[m == 100] = 200
     return out
+
+
+def spider_unmapped(mask: np.ndarray) -> list[int]:
+    """SPIDER values :func:`spider_to_lumbarlab` has no lumbarlab label for (set to background): anything outside
+    1–24, 100, 101–124 and 201–224 (25, 125 and 225 would lie above C1 when L5 = 1)."""
+    values = np.unique(np.asarray(mask).astype(np.int64))
+    known = (values == 0) | ((values >= 1) & (values <= 24)) | (values == 100) | ((values >= 101) & (values <= 124)) \
+        | ((values >= 201) & (values <= 224))
+    return [int(v) for v in values[~known]]
 
 
 def convert_spider(source: Path, out: Path) -> list[dict]:
@@ -74,6 +85,9 @@ def convert_spider(source: Path, out: Path) -> list[dict]:
             mask = read_image(masks[image_path.name])
             _write_labels(mask, spider_to_lumbarlab(mask.array), out / "labels" / f"{case}.nii.gz")
             record["label"] = f"labels/{case}.nii.gz"
+            unmapped = spider_unmapped(mask.array)
+            if unmapped:  # kept visible rather than silently becoming background
+                record["unmapped_labels"] = unmapped
         cases.append(record)
     if not cases:
         raise LumbarLabError(f"{source}: no SPIDER images (images/*.mha) found.")

@@ -74,8 +74,8 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
                           "sha256:13a6e25a8c0d74f507e16ebb2edafc277ceeaf2598474f1fed24fdf59cb7f18f", _TORCH_EM),
                RemoteFile("overview.csv", 60_000), RemoteFile("radiological_gradings.csv", 60_000)),
         converter="spider",
-        notes="Masks number vertebrae from the bottom (L5 = 1, partly visible vertebrae 101–125), the canal 100 "
-              "and discs from 201 (L5/S1). Zenodo publishes an md5 per file on the record page; the CSVs are unpinned "
+        notes="Masks number vertebrae from the bottom (L5 = 1, partly visible vertebrae 101–125; no sacrum label), "
+              "the canal 100 and discs from 201 (L5/S1); values without a lumbarlab label are listed per case. Zenodo publishes an md5 per file on the record page; the CSVs are unpinned "
               "(their sha256 is recorded on first download).",
     ),
     Dataset(

@@ -115,6 +115,9 @@ def test_spider_label_mapping_known_values():
 
     spider = np.array([0, 1, 2, 5, 6, 103, 100, 201, 202, 206])
     assert spider_to_lumbarlab(spider).tolist() == [0, 24, 23, 20, 19, 22, 200, 124, 123, 119]
+    from data_fetch.convert import spider_unmapped
+
+    assert spider_unmapped(spider) == [] and spider_unmapped(np.array([0, 1, 25, 225, 7])) == [25, 225]
 
 
 @pytest.mark.parametrize("name", ["verse19", "verse20"])
