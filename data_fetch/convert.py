@@ -443,7 +443,8 @@ def convert_dicom_studies(source: Path, out: Path) -> list[dict]:
     """Studies of DICOM files (Siemens ``.IMA`` or ``.dcm``, any folder names) → one case per patient with one
     NIfTI per stack of each series (see :func:`lumbarlab.dicom.split_stacks`: the axial blocks angled to each disc
     become separate volumes), its plane, sequence and description; localizers are listed as skipped.
-    Patients are the digit-named folders of the release (``01_MRI_Data/0001/…``), else the PatientID tag.
+    Patients are the digit-named folders of the release (``01_MRI_Data/0001/…``), else a salted hash of the
+    PatientID tag (no identifier reaches file names or index.json).
     Notes: see :func:`read_notes`."""
     from lumbarlab.dicom import read_dicom_files, scan_dicom, slice_plane, split_stacks
     from lumbarlab.io import write_image
@@ -455,11 +456,13 @@ def convert_dicom_studies(source: Path, out: Path) -> list[dict]:
             continue
         first = series.slices[0].path
         patient = _patient_folder(first, source)
-        if patient is None:
+        if patient is None:  # never a PatientID in names or index.json: a salted hash stands in for it
+            import hashlib
+
             import pydicom
 
-            patient = re.sub(r"[^\w.-]", "_", str(pydicom.dcmread(str(first), stop_before_pixels=True).get("PatientID", "")))
-        patient = patient or "unknown"
+            pid = str(pydicom.dcmread(str(first), stop_before_pixels=True).get("PatientID", ""))
+            patient = "p" + hashlib.sha256(f"lumbarlab:{pid}".encode()).hexdigest()[:10]
         case = cases.setdefault(patient, {"id": patient, "modality": "MRI", "series": [], "skipped": []})
         number = series.number if series.number is not None else len(case["series"]) + len(case["skipped"]) + 1
         if series.localizer:

@@ -473,3 +473,20 @@ def test_buu_release_layout_header_less_rows_either_column_order(tmp_path):
     (root / "LA" / "0003-F-040Y1.csv").write_text("1,2,3,4\n5,6,7,8\n")
     with pytest.raises(LumbarLabError, match="11 rows"):
         data_fetch.fetch("buu-lspine", tmp_path / "data", from_path=root, progress=False)
+
+
+def test_dicom_studies_outside_the_release_layout_get_pseudonyms(tmp_path):
+    """A study folder without the release's patient numbers: cases are named by a salted hash of PatientID, and
+    neither the name nor the ID reaches a file name or index.json."""
+    from dicom_files import ct_series
+
+    rng = np.random.default_rng(3)
+    ct_series(tmp_path / "export" / "DICOM" / "S1", rng.uniform(0, 900, (8, 8, 4)).round(), modality="MR",
+              intercept=0.0, orientation=(0, 1, 0, 0, 0, -1), description="T2 SAG", series_number=3,
+              patient_name="Doe^Jane", patient_id="MRN-0042")
+    folder = data_fetch.fetch("lumbar-spine-mri", tmp_path / "data", from_path=tmp_path / "export", progress=False)
+    text = (folder / "index.json").read_text()
+    names = " ".join(str(p) for p in folder.rglob("*"))
+    assert "MRN-0042" not in text + names and "Doe" not in text + names
+    (case,) = json.loads(text)["cases"]
+    assert case["id"].startswith("p") and len(case["id"]) == 11 and case["series"][0]["plane"] == "sagittal"
