@@ -336,17 +336,41 @@ def convert_rsna(source: Path, out: Path) -> list[dict]:
 AASCE_LEVELS = tuple(f"T{i}" for i in range(1, 13)) + ("L1", "L2", "L3", "L4", "L5")
 
 
+def _segments_cross(a: np.ndarray, b: np.ndarray) -> bool:
+    def side(p, q, r):
+        return np.sign((q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0]))
+
+    return side(a[0], a[1], b[0]) != side(a[0], a[1], b[1]) and side(b[0], b[1], a[0]) != side(b[0], b[1], a[1])
+
+
+def endplate_quad(points: np.ndarray) -> np.ndarray:
+    """Four corner points of one vertebra on an AP view, in any order → lumbarlab's AP order (superior image-left,
+    superior image-right, inferior image-right, inferior image-left).
+
+    Of the three ways to pair four points, one pairs the diagonals (its segments cross); of the other two, the
+    endplates are the longer pair, since a vertebral body on an AP view is wider than it is tall. This holds at
+    any tilt below 90°. The upper pair is the superior endplate; each pair is then ordered by x.
+    """
+    p = np.asarray(points, dtype=float).reshape(4, 2)
+    pairings = [(p[[i, j]], p[[k, m]]) for (i, j), (k, m) in (((0, 1), (2, 3)), ((0, 2), (1, 3)), ((0, 3), (1, 2)))]
+    sides = [q for q in pairings if not _segments_cross(*q)]
+    a, b = max(sides, key=lambda q: np.linalg.norm(q[0][0] - q[0][1]) + np.linalg.norm(q[1][0] - q[1][1]))
+    top, bottom = sorted((a, b), key=lambda e: e[:, 1].mean())
+    top, bottom = top[np.argsort(top[:, 0])], bottom[np.argsort(bottom[:, 0])]
+    return np.array([top[0], top[1], bottom[1], bottom[0]])
+
+
 def aasce_corners(p2: np.ndarray) -> dict[str, np.ndarray]:
-    """AASCE's 68 × (x, y) landmarks (per vertebra: top-left, top-right, bottom-left, bottom-right) → lumbarlab's
-    AP corners for T12–L5 (superior image-left, superior image-right, inferior image-right, inferior image-left)."""
+    """AASCE's 68 × (x, y) landmarks (four per vertebra, T1 to L5, top to bottom) → lumbarlab's AP corners of
+    T12–L5. The four points of a vertebra are ordered geometrically (:func:`endplate_quad`), not by their position
+    in the file: public loaders of the set re-sort them, so the stored order is not relied on."""
     p2 = np.asarray(p2, dtype=float)
     if p2.shape != (68, 2):
         raise LumbarLabError(f"expected 68 landmarks of (x, y), got shape {p2.shape}.")
     out = {}
     for i, level in enumerate(AASCE_LEVELS):
         if level in ("T12", "L1", "L2", "L3", "L4", "L5"):
-            tl, tr, bl, br = p2[4 * i : 4 * i + 4]
-            out[level] = np.stack([tl, tr, br, bl])
+            out[level] = endplate_quad(p2[4 * i : 4 * i + 4])
     return out
 
 

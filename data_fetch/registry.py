@@ -187,7 +187,7 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
         manual="Request dataset 16 on SpineWeb (http://spineweb.digitalimaginggroup.ca/), then "
                "`lumbarlab fetch aasce2019 --from PATH`.",
         converter="aasce",
-        notes="boostnet_labeldata: data/{training,test}/*.jpg, labels/…/*.jpg.mat (p2: 68 corners of T1–L5), "
+        notes="boostnet_labeldata: data/{training,test}/*.jpg, labels/…/*.jpg.mat (p2: 68 corners, four per vertebra T1–L5, ordered here by geometry), "
               "filenames.csv + angles.csv. Scored with SMAPE on the three Cobb angles (lumbarlab.metrics.smape).",
     ),
 )}

@@ -281,7 +281,7 @@ def test_registry_lists_the_survey_datasets(capsys):
 
 
 def test_aasce_layout_gives_ap_corners_with_the_phantom_cobb(tmp_path):
-    """boostnet_labeldata: a .jpg per image, its 68 landmarks (T1–L5, TL/TR/BL/BR) in <image>.jpg.mat."""
+    """boostnet_labeldata: a .jpg per image, its 68 landmarks (four per vertebra, T1–L5) in <image>.jpg.mat."""
     from PIL import Image
     from scipy.io import savemat
 
@@ -298,8 +298,8 @@ def test_aasce_layout_gives_ap_corners_with_the_phantom_cobb(tmp_path):
         Image.fromarray((255 * np.clip(case.ap.image, 0, 1)).astype(np.uint8)).save(src / "data" / "training" / name)
         p2 = np.zeros((68, 2))
         for i, level in enumerate(("T12", "L1", "L2", "L3", "L4", "L5")):
-            sr, sl, il, ir = case.ap.corners[level]  # lumbarlab AP order → AASCE's TL, TR, BL, BR
-            p2[4 * (11 + i) : 4 * (12 + i)] = [sr, sl, ir, il]
+            quad = case.ap.corners[level]  # AASCE's stored order within a vertebra is not relied on: shuffle it
+            p2[4 * (11 + i) : 4 * (12 + i)] = quad[np.random.default_rng(seed + i).permutation(4)]
         savemat(str(src / "labels" / "training" / f"{name}.mat"), {"p2": p2})
         names.append(name)
         truths.append(case.truth["cobb"]["angle_deg"])
@@ -311,6 +311,8 @@ def test_aasce_layout_gives_ap_corners_with_the_phantom_cobb(tmp_path):
     for case, truth in zip(cases, truths, strict=True):
         corners = read_corners_csv(folder / case["landmarks"])
         assert list(corners) == ["T12", "L1", "L2", "L3", "L4", "L5"]
+        for quad in corners.values():  # superior above inferior, left before right
+            assert quad[0, 0] < quad[1, 0] and quad[3, 0] < quad[2, 0] and quad[:2, 1].mean() < quad[2:, 1].mean()
         assert measure_ap(corners, (2.0, 2.0)).cobb == pytest.approx(truth, abs=1.5)  # corners kept in order
 
 
@@ -490,3 +492,17 @@ def test_dicom_studies_outside_the_release_layout_get_pseudonyms(tmp_path):
     assert "MRN-0042" not in text + names and "Doe" not in text + names
     (case,) = json.loads(text)["cases"]
     assert case["id"].startswith("p") and len(case["id"]) == 11 and case["series"][0]["plane"] == "sagittal"
+
+
+@pytest.mark.parametrize("tilt", [-60.0, -40.0, -15.0, 0.0, 25.0, 40.0, 60.0])
+def test_endplate_quad_any_order_any_tilt(tilt):
+    from itertools import permutations
+
+    from data_fetch.convert import endplate_quad
+
+    t = np.radians(tilt)
+    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    box = np.array([[-20.0, -12.0], [20.0, -12.0], [20.0, 12.0], [-20.0, 12.0]])  # y down: superior first
+    want = box @ rot.T + [100.0, 300.0]
+    for order in permutations(range(4)):
+        assert np.allclose(endplate_quad(want[list(order)]), want), order
