@@ -25,7 +25,7 @@ from lumbarlab.errors import LumbarLabError
 from lumbarlab.volume import Volume
 
 __all__ = ["read_dicom", "read_dicom_series", "read_dicom_image", "read_dicom_files", "scan_dicom", "split_stacks",
-           "slice_plane", "DicomSeries", "deidentify", "BASIC_PROFILE_REMOVE", "BASIC_PROFILE_UIDS"]
+           "slice_plane", "DicomSeries", "write_dicom_series", "deidentify", "BASIC_PROFILE_REMOVE", "BASIC_PROFILE_UIDS"]
 
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
 
@@ -304,6 +304,93 @@ def slice_plane(orientation: tuple[float, ...] | np.ndarray) -> str:
     o = np.asarray(orientation, dtype=float)
     normal = np.abs(np.cross(o[:3], o[3:]))
     return ("sagittal", "coronal", "axial")[int(np.argmax(normal))]
+
+
+# -- writing ------------------------------------------------------------------------------------------------
+_SOP_CLASSES = {"CT": "1.2.840.10008.5.1.4.1.1.2", "MR": "1.2.840.10008.5.1.4.1.1.4"}
+_SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+
+
+def _stored_values(array: np.ndarray) -> tuple[np.ndarray, float, float, bool]:
+    """(stored integers, RescaleSlope, RescaleIntercept, signed): integer-valued data within 16 bits is stored
+    as it is (slope 1); anything else is mapped linearly onto 0–65535 (PS3.3 C.11.1.1.2 undoes it on reading)."""
+    a = np.asarray(array, dtype=np.float64)
+    if not np.all(np.isfinite(a)):
+        raise LumbarLabError("DICOM pixel data must be finite; replace NaN/inf first.")
+    lo, hi = float(a.min()), float(a.max())
+    if np.all(a == np.round(a)):
+        if lo >= 0 and hi <= 65535:
+            return a.astype(np.uint16), 1.0, 0.0, False
+        if lo >= -32768 and hi <= 32767:
+            return a.astype(np.int16), 1.0, 0.0, True
+    slope = (hi - lo) / 65535.0 if hi > lo else 1.0
+    return np.round((a - lo) / slope).astype(np.uint16), slope, lo, False
+
+
+def write_dicom_series(volume: Volume, folder: str | os.PathLike, modality: str = "OT",
+                       description: str = "lumbarlab") -> Path:
+    """Write a :class:`Volume` as a DICOM series folder, one file per slice (``IM0001.dcm`` …), that
+    :func:`read_dicom_series` reads back with the same values and geometry.
+
+    Geometry per PS3.3 C.7.6.2 in LPS: ImageOrientationPatient from the volume's i and j directions,
+    ImagePositionPatient per slice along k, PixelSpacing (between rows, between columns). Values are stored as
+    16-bit integers with RescaleSlope/Intercept (:func:`_stored_values`). No patient data is written: the
+    patient is ``ANONYMOUS`` and PatientIdentityRemoved is YES. ``modality`` "CT" or "MR" picks that image
+    storage class; anything else writes secondary-capture objects. The folder is built beside the
+    destination and renamed into place, so an interrupted write leaves no half-written series.
+    """
+    import shutil
+    import tempfile
+
+    import pydicom
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    folder = Path(folder)
+    array = np.asarray(volume.array)
+    if array.ndim != 3:
+        raise LumbarLabError(f"a DICOM series needs a 3D volume, got shape {array.shape}.")
+    stored, slope, intercept, signed = _stored_values(array)
+    direction_lps = _LPS_TO_RAS @ np.asarray(volume.direction, dtype=float)  # the same flip both ways
+    origin_lps = _LPS_TO_RAS @ np.asarray(volume.origin, dtype=float)
+    row_dir, col_dir, normal = direction_lps[:, 0], direction_lps[:, 1], direction_lps[:, 2]
+    sop_class = _SOP_CLASSES.get(modality.upper(), _SECONDARY_CAPTURE)
+    study, series, frame = generate_uid(), generate_uid(), generate_uid()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        for k in range(array.shape[2]):
+            meta = FileMetaDataset()
+            meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = sop_class, generate_uid()
+            meta.TransferSyntaxUID = ExplicitVRLittleEndian
+            ds = FileDataset(f"IM{k + 1:04d}.dcm", {}, file_meta=meta, preamble=b"\0" * 128)
+            ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
+            ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
+            ds.Modality, ds.SeriesDescription, ds.SeriesNumber, ds.InstanceNumber = modality.upper(), description, 1, k + 1
+            ds.PatientName, ds.PatientID, ds.PatientIdentityRemoved = "ANONYMOUS", "lumbarlab", "YES"
+            ds.ImageType = ["DERIVED", "SECONDARY"]
+            ds.ImageOrientationPatient = [float(v) for v in (*row_dir, *col_dir)]
+            ds.ImagePositionPatient = [float(v) for v in origin_lps + normal * volume.spacing[2] * k]
+            ds.PixelSpacing = [float(volume.spacing[1]), float(volume.spacing[0])]
+            ds.SliceThickness = float(volume.spacing[2])
+            pixels = np.ascontiguousarray(stored[:, :, k].T)  # (column i, row j) → (rows, columns)
+            ds.Rows, ds.Columns = pixels.shape
+            ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+            ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, int(signed)
+            ds.RescaleSlope, ds.RescaleIntercept = f"{slope:.10g}", f"{intercept:.10g}"
+            ds.PixelData = pixels.tobytes()
+            pydicom.dcmwrite(str(work / f"IM{k + 1:04d}.dcm"), ds, enforce_file_format=True)
+        old = None
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.old-{work.name[-8:]}")
+            folder.rename(old)
+        work.rename(folder)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+    return folder
 
 
 # -- de-identification -------------------------------------------------------------------------------

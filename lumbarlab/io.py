@@ -51,8 +51,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
-def write_image(volume: Volume, path: str | os.PathLike, compress: bool = True) -> Path:
-    """Write a :class:`Volume` as NIfTI (.nii/.nii.gz) or an ITK format (.mha/.mhd/.nrrd)."""
+def write_image(volume: Volume, path: str | os.PathLike, compress: bool = True, modality: str = "OT") -> Path:
+    """Write a :class:`Volume` to ``path``, the format chosen by its suffix:
+
+    * ``.nii.gz``/``.nii`` (NIfTI), ``.mha``/``.nrrd`` (ITK, one file) and ``.mhd`` (header + ``.raw``/``.zraw``);
+    * ``.png``/``.jpg``: a one-slice volume as a picture (integer values 0–65535 as they are, floats in [0, 1]
+      scaled to 8 bits; JPEG is lossy and 8-bit);
+    * no suffix: a DICOM series folder, one file per slice (:func:`lumbarlab.dicom.write_dicom_series`;
+      ``modality`` "CT"/"MR"), which :func:`read_image` reads back.
+
+    Every format is written beside the destination and renamed into place.
+    """
     path = Path(path)
     suffix = _suffix(path)
     if suffix in _NIFTI:
@@ -65,19 +74,65 @@ def write_image(volume: Volume, path: str | os.PathLike, compress: bool = True) 
         with atomic_path(path) as tmp:
             nib.save(img, str(tmp))
     elif suffix in _ITK:
-        import SimpleITK as sitk
+        _write_itk(volume, path, compress)
+    elif suffix in (".png", ".jpg", ".jpeg"):
+        _write_picture(volume, path)
+    elif suffix == "":
+        from lumbarlab.dicom import write_dicom_series
 
-        img = sitk.GetImageFromArray(np.ascontiguousarray(np.asarray(volume.array).transpose(2, 1, 0)))
-        img.SetSpacing(tuple(float(s) for s in volume.spacing))
-        img.SetOrigin(tuple(float(v) for v in RAS_TO_LPS @ np.asarray(volume.origin)))
-        img.SetDirection(tuple(float(v) for v in (RAS_TO_LPS @ volume.direction).ravel()))
-        if suffix == ".mhd":
-            raise LumbarLabError("write .mha (one file) instead of .mhd: an .mhd needs a second .raw file.")
+        write_dicom_series(volume, path, modality=modality)
+    else:
+        raise LumbarLabError(f"cannot write {path.name}: use .nii.gz, .nii, .mha, .mhd, .nrrd, .png, .jpg, or a "
+                             "folder name without a suffix for a DICOM series.")
+    return path
+
+
+def _write_itk(volume: Volume, path: Path, compress: bool) -> None:
+    import shutil
+
+    import SimpleITK as sitk
+
+    img = sitk.GetImageFromArray(np.ascontiguousarray(np.asarray(volume.array).transpose(2, 1, 0)))
+    img.SetSpacing(tuple(float(s) for s in volume.spacing))
+    img.SetOrigin(tuple(float(v) for v in RAS_TO_LPS @ np.asarray(volume.origin)))
+    img.SetDirection(tuple(float(v) for v in (RAS_TO_LPS @ volume.direction).ravel()))
+    if _suffix(path) != ".mhd":
         with atomic_path(path) as tmp:
             sitk.WriteImage(img, str(tmp), useCompression=compress)
-    else:
-        raise LumbarLabError(f"cannot write {path.name}: use .nii.gz, .nii, .mha or .nrrd.")
-    return path
+        return
+    # An .mhd names its data file, so both are written under their final names in a temporary folder, then
+    # moved: the data file first, the header (what readers open) last.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        sitk.WriteImage(img, str(work / path.name), useCompression=compress)
+        for f in sorted(work.iterdir(), key=lambda f: f.suffix == ".mhd"):
+            os.replace(f, path.parent / f.name)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _write_picture(volume: Volume, path: Path) -> None:
+    from PIL import Image
+
+    arr = np.asarray(volume.array)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim != 2:
+        raise LumbarLabError(f"{path.name}: a picture holds one slice; this volume has shape {arr.shape}.")
+    arr = arr.T  # [column, row] → rows × columns
+    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)) and arr.min() >= 0 \
+            and arr.max() > 1:
+        arr = arr.astype(np.uint16 if arr.max() > 255 else np.uint8)  # integer values read from a picture
+    if _suffix(path) == ".png":
+        write_png(arr, path, bits=16 if arr.dtype == np.uint16 else 8)
+        return
+    if arr.dtype.kind == "f":
+        arr = np.round(np.clip(arr, 0.0, 1.0) * 255)
+    elif arr.max() > 255 or arr.min() < 0:
+        raise LumbarLabError(f"{path.name}: JPEG holds 8-bit values; write .png for 16-bit data.")
+    with atomic_path(path) as tmp:
+        Image.fromarray(arr.astype(np.uint8)).save(tmp, format="JPEG", quality=95)
 
 
 def to_canonical(volume: Volume) -> Volume:

@@ -195,3 +195,46 @@ def test_scan_splits_series_into_stacks_and_finds_scouts(tmp_path, hu):
     assert vol.spacing[2] == pytest.approx(2.5) and np.allclose(vol.array, hu[:, :, 3:].transpose(1, 0, 2))
     with pytest.raises(LumbarLabError, match="inconsistent"):
         read_dicom_files([s.path for s in tra.slices])  # the whole series is not one volume
+
+
+@pytest.mark.parametrize("kind", ["hu", "float"])
+def test_write_dicom_series_round_trip_keeps_values_and_geometry(tmp_path, hu, kind):
+    """An oblique volume written as a DICOM series folder reads back with its geometry; integer HU exactly,
+    float MR-like values within half a rescale step; no patient data is written."""
+    import pydicom
+
+    ct_series(tmp_path / "src", hu, orientation=(0.96, 0.28, 0.0, -0.28, 0.96, 0.0), spacing=(0.8, 0.7, 2.5))
+    vol = read_image(tmp_path / "src")
+    if kind == "float":
+        vol = vol.with_array(np.asarray(vol.array, np.float64) / 7.3 + 0.25)
+    out = write_image(vol, tmp_path / "written", modality="CT")
+    back = read_image(out)
+    step = (np.ptp(vol.array) / 65535) if kind == "float" else 0.0
+    float32 = 1e-6 * np.abs(vol.array).max()  # the reader returns float32 modality values
+    assert np.abs(back.array - vol.array).max() <= step / 2 + float32
+    assert back.spacing == pytest.approx(vol.spacing) and np.allclose(back.origin, vol.origin)
+    assert np.allclose(back.direction, vol.direction, atol=1e-6)
+    first = pydicom.dcmread(sorted(out.iterdir())[0])
+    assert first.PatientName == "ANONYMOUS" and first.PatientIdentityRemoved == "YES" and first.Modality == "CT"
+    write_image(vol.with_array(np.zeros(vol.shape)), out)  # replacing a series leaves no stray files
+    assert len(list(out.iterdir())) == vol.shape[2] and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_write_mhd_png_jpeg(tmp_path):
+    vol = Volume(np.arange(24, dtype=np.int16).reshape(2, 3, 4), (0.5, 0.6, 2.0), (1.0, -2.0, 3.0))
+    write_image(vol, tmp_path / "v.mhd")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mhd", "v.zraw"]  # header + its data, nothing else
+    back = read_image(tmp_path / "v.mhd")
+    assert np.array_equal(back.array, vol.array) and np.allclose(back.origin, vol.origin)
+    picture = Volume(np.arange(12, dtype=np.uint16).reshape(4, 3, 1) * 5000, (1.0, 1.0, 1.0))
+    write_image(picture, tmp_path / "p.png")
+    assert np.array_equal(read_image(tmp_path / "p.png").array, picture.array)  # 16-bit kept, [col, row] kept
+    write_image(read_image(tmp_path / "p.png"), tmp_path / "again.png")  # what read_image gives writes back
+    assert np.array_equal(read_image(tmp_path / "again.png").array, picture.array)
+    with pytest.raises(LumbarLabError, match="8-bit"):
+        write_image(picture, tmp_path / "p.jpg")
+    gray = Volume(np.linspace(0, 1, 64 * 48).reshape(64, 48, 1), (1.0, 1.0, 1.0))
+    write_image(gray, tmp_path / "g.jpg")
+    assert np.abs(read_image(tmp_path / "g.jpg").array / 255 - gray.array).max() < 0.05  # lossy, 8-bit
+    with pytest.raises(LumbarLabError, match="one slice"):
+        write_image(vol, tmp_path / "v.png")
