@@ -124,6 +124,9 @@ def _write_picture(volume: Volume, path: Path) -> None:
     if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)) and arr.min() >= 0 \
             and arr.max() > 1:
         arr = arr.astype(np.uint16 if arr.max() > 255 else np.uint8)  # integer values read from a picture
+    if arr.dtype.kind == "f" and (not np.all(np.isfinite(arr)) or arr.min() < 0 or arr.max() > 1):
+        raise LumbarLabError(f"{path.name}: a picture takes floats in [0, 1] or integers 0–65535; window and scale "
+                             f"the image first (values here run {np.nanmin(arr):.4g} … {np.nanmax(arr):.4g}).")
     if _suffix(path) == ".png":
         write_png(arr, path, bits=16 if arr.dtype == np.uint16 else 8)
         return

@@ -238,3 +238,6 @@ def test_write_mhd_png_jpeg(tmp_path):
     assert np.abs(read_image(tmp_path / "g.jpg").array / 255 - gray.array).max() < 0.05  # lossy, 8-bit
     with pytest.raises(LumbarLabError, match="one slice"):
         write_image(vol, tmp_path / "v.png")
+    with pytest.raises(LumbarLabError, match="window and scale"):  # HU would be clipped to [0, 1] silently
+        write_image(Volume(np.full((4, 3, 1), -350.5), (1.0, 1.0, 1.0)), tmp_path / "ct.png")
+    assert not (tmp_path / "ct.png").exists()
