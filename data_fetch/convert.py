@@ -38,6 +38,20 @@ def _write_labels(volume, array: np.ndarray, path: Path) -> None:
     write_image(volume.with_array(array.astype(np.uint16)), path)
 
 
+# MRI series: which sequence and plane (used by the RSNA and Lumbar Spine MRI converters)
+_SEQUENCE = (("T1", re.compile(r"t1", re.I)), ("T2", re.compile(r"t2", re.I)), ("STIR", re.compile(r"stir", re.I)))
+
+
+def _sequence(description: str) -> str:
+    """"T1", "T2" or "STIR" as named in a series description ("T2_TSE_SAG", "Sagittal T2/STIR" → "T2"), else ""."""
+    return next((name for name, pattern in _SEQUENCE if pattern.search(description)), "")
+
+
+def _plane(volume) -> str:
+    """The anatomical plane of a volume's slices: the RAS axis closest to its slice direction (third column)."""
+    return ("sagittal", "coronal", "axial")[int(np.argmax(np.abs(volume.direction[:, 2])))]
+
+
 # -- SPIDER -------------------------------------------------------------------------------------------
 def spider_to_lumbarlab(mask: np.ndarray) -> np.ndarray:
     """SPIDER mask values → lumbarlab's (VerSe) values.
@@ -415,19 +429,6 @@ def convert_aasce(source: Path, out: Path) -> list[dict]:
 
 
 # -- Lumbar Spine MRI (Sudirman et al., Mendeley k57fr854j2) -------------------------------------------------
-_SEQUENCE = (("T1", re.compile(r"t1", re.I)), ("T2", re.compile(r"t2", re.I)), ("STIR", re.compile(r"stir", re.I)))
-
-
-def _sequence(description: str) -> str:
-    """"T1", "T2" or "STIR" as named in a series description ("T2_TSE_SAG", "Sagittal T2/STIR" → "T2"), else ""."""
-    return next((name for name, pattern in _SEQUENCE if pattern.search(description)), "")
-
-
-def _plane(volume) -> str:
-    """The anatomical plane of a volume's slices: the RAS axis closest to its slice direction (third column)."""
-    return ("sagittal", "coronal", "axial")[int(np.argmax(np.abs(volume.direction[:, 2])))]
-
-
 def _patient_folder(path: Path, source: Path) -> str | None:
     """The nearest folder named by digits only (the release's zero-padded patient numbers, e.g. ``0001``)."""
     for parent in path.relative_to(source).parents:

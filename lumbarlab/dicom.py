@@ -143,29 +143,21 @@ def read_dicom_series(folder: str | os.PathLike, series_uid: str | None = None) 
     folder = Path(folder)
     if not folder.is_dir():
         raise LumbarLabError(f"{folder}: not a folder of DICOM files.")
-    headers = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        try:
-            ds = _read(path, stop_before_pixels=True)
-        except LumbarLabError:
-            continue
-        if "PixelData" not in ds and not hasattr(ds, "Rows"):
-            continue
-        headers.append((path, ds))
-    if not headers:
+    found = scan_dicom(folder)
+    if not found:
         raise LumbarLabError(f"{folder}: no DICOM images found.")
-    series = sorted({str(getattr(ds, "SeriesInstanceUID", "")) for _, ds in headers})
-    if series_uid is None and len(series) > 1:
-        raise LumbarLabError(f"{folder} holds {len(series)} series ({', '.join(series)}); pass series_uid=… to choose one.")
-    uid = series_uid or series[0]
-    chosen = [(p, d) for p, d in headers if str(getattr(d, "SeriesInstanceUID", "")) == uid]
-    if not chosen:
-        raise LumbarLabError(f"{folder}: no series {uid!r}; found {', '.join(series)}.")
-    if len(chosen) == 1:
-        ds = _read(chosen[0][0])
+    uids = sorted(s.uid for s in found)
+    if series_uid is None and len(found) > 1:
+        raise LumbarLabError(f"{folder} holds {len(found)} series ({', '.join(uids)}); pass series_uid=… to choose one.")
+    chosen = next((s for s in found if s.uid == (series_uid or found[0].uid)), None)
+    if chosen is None:
+        raise LumbarLabError(f"{folder}: no series {series_uid!r}; found {', '.join(uids)}.")
+    files = [s.path for s in chosen.slices] + list(chosen.other_files)
+    if len(files) == 1:
+        ds = _read(files[0])
         if int(getattr(ds, "NumberOfFrames", 1) or 1) > 1:
-            return _multiframe(ds, chosen[0][0])
-    return read_dicom_files([p for p, _ in chosen], str(folder))
+            return _multiframe(ds, files[0])
+    return read_dicom_files(files, str(folder))
 
 
 def read_dicom_files(paths: list[Path], where: str = "") -> Volume:
