@@ -47,9 +47,23 @@ def _sequence(description: str) -> str:
     return next((name for name, pattern in _SEQUENCE if pattern.search(description)), "")
 
 
-def _plane(volume) -> str:
-    """The anatomical plane of a volume's slices: the RAS axis closest to its slice direction (third column)."""
-    return ("sagittal", "coronal", "axial")[int(np.argmax(np.abs(volume.direction[:, 2])))]
+def _write_stacks(series, name: str, out: Path, where: str) -> list[dict]:
+    """Each stack of a scanned DICOM series (:func:`lumbarlab.dicom.split_stacks`) → ``images/<name>[_k].nii.gz``;
+    one record per stack with its plane, slice count, spacing and the InstanceNumbers of its slices in the
+    volume's k order (annotations such as RSNA's coordinates name instances)."""
+    from lumbarlab.dicom import read_dicom_files, slice_plane, split_stacks
+    from lumbarlab.io import write_image
+
+    stacks = split_stacks(series.slices)
+    records = []
+    for k, stack in enumerate(stacks):
+        file = f"{name}_{k + 1}" if len(stacks) > 1 else name
+        volume = read_dicom_files([s.path for s in stack], where)
+        write_image(volume, out / "images" / f"{file}.nii.gz")
+        records.append({"stack": k + 1, "stacks": len(stacks), "plane": slice_plane(stack[0].orientation),
+                        "slices": len(stack), "instances": [s.instance for s in stack],
+                        "image": f"images/{file}.nii.gz", "spacing": [float(v) for v in volume.spacing]})
+    return records
 
 
 # -- SPIDER -------------------------------------------------------------------------------------------
@@ -301,10 +315,10 @@ RSNA_SEVERITY = {"Normal/Mild": 0, "Moderate": 1, "Severe": 2}
 
 
 def convert_rsna(source: Path, out: Path) -> list[dict]:
-    """Studies → one NIfTI per series, with per-level severities (0 normal/mild, 1 moderate, 2 severe)
-    and the annotated coordinates (series, instance, condition, level, x, y in pixels)."""
-    from lumbarlab.dicom import read_dicom_series
-    from lumbarlab.io import write_image
+    """Studies → one NIfTI per stack of each series (axial series often hold several angled stacks), with
+    per-level severities (0 normal/mild, 1 moderate, 2 severe) and the annotated coordinates (series, instance,
+    condition, level, x, y in pixels; each stack lists its instances in slice order)."""
+    from lumbarlab.dicom import scan_dicom
 
     train = _find(source, "train.csv")
     if not train:
@@ -333,13 +347,11 @@ def convert_rsna(source: Path, out: Path) -> list[dict]:
             severities[key] = RSNA_SEVERITY.get(value) if value else None
         series = []
         for folder in sorted(p for p in source.rglob(f"train_images/{study}/*") if p.is_dir()):
-            vol = read_dicom_series(folder)
-            name = f"{study}_{folder.name}"
-            write_image(vol, out / "images" / f"{name}.nii.gz")
             description = descriptions.get(folder.name, "")
-            series.append({"series": folder.name, "description": description, "plane": _plane(vol),
-                           "sequence": _sequence(description), "image": f"images/{name}.nii.gz",
-                           "spacing": [float(s) for s in vol.spacing]})
+            for scanned in scan_dicom(folder):  # one series per folder; axial ones may hold several angled stacks
+                for record in _write_stacks(scanned, f"{study}_{folder.name}", out, str(folder)):
+                    series.append({"series": folder.name, "description": description,
+                                   "sequence": _sequence(description), **record})
         cases.append({"id": study, "modality": "MRI", "severity": severities, "series": series,
                       "coordinates": coords.get(study, [])})
     return cases
@@ -471,8 +483,7 @@ def convert_dicom_studies(source: Path, out: Path) -> list[dict]:
     Patients are the digit-named folders of the release (``01_MRI_Data/0001/…``), else a salted hash of the
     PatientID tag (no identifier reaches file names or index.json).
     Notes: see :func:`read_notes`."""
-    from lumbarlab.dicom import read_dicom_files, scan_dicom, slice_plane, split_stacks
-    from lumbarlab.io import write_image
+    from lumbarlab.dicom import scan_dicom
 
     notes = read_notes(source)
     cases: dict[str, dict] = {}
@@ -493,15 +504,9 @@ def convert_dicom_studies(source: Path, out: Path) -> list[dict]:
         if series.localizer:
             case["skipped"].append({"series": number, "description": series.description, "reason": "localizer"})
             continue
-        stacks = split_stacks(series.slices)
-        for k, stack in enumerate(stacks):
-            name = f"{patient}_s{number:02d}" + (f"_{k + 1}" if len(stacks) > 1 else "")
-            volume = read_dicom_files([s.path for s in stack], f"{first.parent} (series {number})")
-            write_image(volume, out / "images" / f"{name}.nii.gz")
-            case["series"].append({
-                "series": number, "stack": k + 1, "stacks": len(stacks), "description": series.description,
-                "plane": slice_plane(stack[0].orientation), "sequence": _sequence(series.description),
-                "slices": len(stack), "image": f"images/{name}.nii.gz", "spacing": [float(v) for v in volume.spacing]})
+        for record in _write_stacks(series, f"{patient}_s{number:02d}", out, f"{first.parent} (series {number})"):
+            case["series"].append({"series": number, "description": series.description,
+                                   "sequence": _sequence(series.description), **record})
     if not cases:
         raise LumbarLabError(f"{source}: no DICOM images found (expected 01_MRI_Data/<patient>/…/*.ima).")
     for patient, case in cases.items():

@@ -164,7 +164,8 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
                "rsna-2024-lumbar-spine-degenerative-classification` and run `lumbarlab fetch rsna2024 --from FILE.zip`.",
         converter="rsna",
         notes="train.csv: one column per condition and level (Normal/Mild, Moderate, Severe); "
-              "train_label_coordinates.csv: study, series, instance, condition, level, x, y.",
+              "train_label_coordinates.csv: study, series, instance, condition, level, x, y. Axial series often "
+              "hold several angled stacks: each becomes its own volume, listing its instances in slice order.",
     ),
     Dataset(
         "ctspine1k", "CTSpine1K", "CT", "segmentation (vertebrae)",

@@ -190,25 +190,38 @@ def test_rsna_from_zip(tmp_path):
     rng = np.random.default_rng(1)
     src = tmp_path / "rsna"
     ct_series(src / "train_images" / "4003253" / "702807833", rng.uniform(0, 500, (8, 6, 4)).round(), intercept=0.0)
+    for block, (tilt, z0) in enumerate(((-0.15, 30.0), (0.2, -10.0))):  # axial T2: two stacks angled to two discs
+        ct_series(src / "train_images" / "4003253" / "2448190387", rng.uniform(0, 500, (6, 6, 3)).round(),
+                  intercept=0.0, orientation=(1, 0, 0, 0, np.cos(tilt), np.sin(tilt)), origin=(0.0, 0.0, z0),
+                  series_uid="1.2.3.2448190387", first_instance=1 + 3 * block, modality="MR")
     (src / "train.csv").write_text("study_id,spinal_canal_stenosis_l4_l5,left_neural_foraminal_narrowing_l5_s1\n"
                                    "4003253,Moderate,Normal/Mild\n")
     (src / "train_label_coordinates.csv").write_text(
         "study_id,series_id,instance_number,condition,level,x,y\n"
         "4003253,702807833,2,Spinal Canal Stenosis,L4/L5,3.5,4.25\n")
     (src / "train_series_descriptions.csv").write_text("study_id,series_id,series_description\n"
-                                                       "4003253,702807833,Sagittal T2/STIR\n")
+                                                       "4003253,702807833,Sagittal T2/STIR\n"
+                                                       "4003253,2448190387,Axial T2\n")
     archive = _zip(tmp_path / "rsna.zip", {str(p.relative_to(src)): p for p in src.rglob("*") if p.is_file()})
     folder = data_fetch.fetch("rsna2024", tmp_path / "data", from_path=archive, progress=False)
     case = json.loads((folder / "index.json").read_text())["cases"][0]
     assert case["severity"] == {"spinal_canal_stenosis_l4_l5": 1, "left_neural_foraminal_narrowing_l5_s1": 0}
-    assert case["coordinates"][0]["level"] == "L4/L5" and case["series"][0]["description"] == "Sagittal T2/STIR"
-    assert (folder / case["series"][0]["image"]).exists()
+    assert case["coordinates"][0]["level"] == "L4/L5"
+    by_series = {}
+    for entry in case["series"]:
+        by_series.setdefault(entry["series"], []).append(entry)
+        assert (folder / entry["image"]).exists()
+    assert by_series["702807833"][0]["description"] == "Sagittal T2/STIR" and by_series["702807833"][0]["stacks"] == 1
+    axial = by_series["2448190387"]  # one series, two angled stacks, each naming its instances in slice order
+    assert [e["stack"] for e in axial] == [1, 2] and sorted(i for e in axial for i in e["instances"]) == [1, 2, 3, 4, 5, 6]
+    assert all(e["plane"] == "axial" and e["slices"] == 3 for e in axial)
     from lumbarlab.datasets import FetchedSeries
 
-    series = FetchedSeries(folder, sequence="T2")  # "Sagittal T2/STIR" names the sequence; the plane comes from geometry
+    series = FetchedSeries(folder, description="STIR")  # the plane comes from geometry, not the description
     assert series.info(0)["plane"] == "axial" and series.target_names == sorted(case["severity"])
     image, target = series[0]
     assert image.shape == (1, 6, 8, 4) and target.tolist() == [0, 1]  # foraminal l5/s1 normal, canal l4/l5 moderate
+    assert len(FetchedSeries(folder, description="^Axial")) == 2
 
 
 def test_hash_mismatch_leaves_the_destination_as_it_was(server, phantom_export, monkeypatch, tmp_path):
