@@ -151,7 +151,7 @@ def corners_from_label_image(labels: np.ndarray, names: dict[int, str], first_si
 
 def centroids(volume, names: dict[int, str] | None = None) -> dict[str, list[float]]:
     """Centre of mass (world mm) of each labelled structure of a :class:`~lumbarlab.volume.Volume`."""
-    from lumbarlab.phantom.labels import LABEL_NAMES
+    from lumbarlab.labels import LABEL_NAMES
 
     names = LABEL_NAMES if names is None else names
     out = {}
