@@ -6,9 +6,16 @@ a row and of a column, ``PixelSpacing`` is (between rows, between columns). A se
 position of each slice along the plane's normal; lumbarlab's :class:`Volume` is indexed
 ``[column, row, slice]`` in RAS+ (NIfTI's convention, like the rest of the lab).
 
-Stored values become modality values through ``RescaleSlope`` and ``RescaleIntercept`` (PS3.3
-C.11.1.1.2: HU for CT). ``MONOCHROME1`` images (low values shown bright) are inverted so that bone is
-bright, as in every other image lumbarlab hands to a model.
+Stored values become modality values through ``RescaleSlope`` and ``RescaleIntercept`` or a Modality
+LUT (PS3.3 C.11.1: HU for CT). ``MONOCHROME1`` images (low values shown bright) are inverted within their
+bit range so that bone is bright, as in every other image lumbarlab hands to a model.
+
+Projection radiographs (CR, DX, …) carry no slice geometry: they are read as one-slice volumes with the
+pixel spacing the file states — ``PixelSpacing``, else ``ImagerPixelSpacing`` corrected by the estimated
+magnification — and ``meta`` records which, or that there was none (lengths then stay in pixels).
+Compressed transfer syntaxes decode through pydicom's plugins (pylibjpeg and its libjpeg, openjpeg and
+rle decoders: JPEG baseline/extended/lossless, JPEG-LS, JPEG 2000, RLE); the same decoder serves files
+and uploaded bytes.
 """
 
 from __future__ import annotations
@@ -24,8 +31,10 @@ import numpy as np
 from lumbarlab.errors import LumbarLabError
 from lumbarlab.volume import Volume
 
-__all__ = ["read_dicom", "read_dicom_series", "read_dicom_image", "read_dicom_files", "scan_dicom", "split_stacks",
-           "slice_plane", "DicomSeries", "write_dicom_series", "deidentify", "BASIC_PROFILE_REMOVE", "BASIC_PROFILE_UIDS"]
+__all__ = ["read_dicom", "read_dicom_bytes", "read_dicom_series", "read_dicom_image", "read_dicom_files", "scan_dicom",
+           "split_stacks", "slice_plane", "DicomSeries", "write_dicom_series", "deidentify", "BASIC_PROFILE_REMOVE",
+           "BASIC_PROFILE_UIDS", "dataset_to_volume", "modality_values", "voi_display", "projection_spacing",
+           "stored_range", "PROJECTION_MODALITIES"]
 
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
 
@@ -39,36 +48,259 @@ def _read(path: Path, stop_before_pixels: bool = False):
         raise LumbarLabError(f"{path}: not a readable DICOM file ({exc.__class__.__name__}: {exc}).") from exc
 
 
-def _pixels(ds, path: Path) -> np.ndarray:
+#: Modalities whose images are projections (no slice geometry): computed and digital radiography,
+#: mammography, fluoroscopy, angiography, intra-oral and panoramic X-ray (PS3.3 C.7.3.1.1.1).
+PROJECTION_MODALITIES = frozenset({"CR", "DX", "MG", "RF", "XA", "IO", "PX", "RG", "DF"})
+
+#: What to install when pydicom finds no decoder for a compressed transfer syntax.
+_DECODERS = "pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg pylibjpeg-rle (lumbarlab's dependencies)"
+
+
+def _stored(ds, where: str) -> np.ndarray:
+    """The stored pixel values as pydicom decodes them, with a message that names a missing decoder."""
     try:
-        arr = ds.pixel_array
+        return ds.pixel_array
     except Exception as exc:
-        raise LumbarLabError(f"{path}: the pixel data cannot be decoded ({exc.__class__.__name__}: {exc}); "
-                             "the file may be truncated or use a compression pydicom cannot read here.") from exc
-    arr = arr.astype(np.float32)
+        syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+        name = getattr(syntax, "name", str(syntax or "an unknown transfer syntax"))
+        text = str(exc)
+        if "missing dependencies" in text or "no pixel data handler" in text.lower() or "plugins" in text:
+            raise LumbarLabError(f"{where}: the pixel data is compressed as {name}, and no decoder for it is "
+                                 f"installed here; {_DECODERS}.") from exc
+        if "not supported" in text:
+            raise LumbarLabError(f"{where}: pixel data in {name} cannot be decoded by pydicom; convert the file to an "
+                                 "uncompressed or JPEG-family transfer syntax first (e.g. `gdcmconv --raw`).") from exc
+        raise LumbarLabError(f"{where}: the pixel data cannot be decoded ({exc.__class__.__name__}: {exc}); "
+                             f"the file may be truncated or damaged (transfer syntax: {name}).") from exc
+
+
+def stored_range(ds) -> tuple[int, int]:
+    """The smallest and largest value the stored pixels can hold, from BitsStored and
+    PixelRepresentation (PS3.3 C.7.6.3.1): 0 … 2^b − 1 unsigned, −2^(b−1) … 2^(b−1) − 1 signed.
+
+    Example:
+        >>> from pydicom import Dataset
+        >>> ds = Dataset(); ds.BitsStored, ds.PixelRepresentation = 12, 0
+        >>> stored_range(ds)
+        (0, 4095)
+    """
+    bits = int(getattr(ds, "BitsStored", 0) or getattr(ds, "BitsAllocated", 16) or 16)
+    if int(getattr(ds, "PixelRepresentation", 0) or 0):
+        return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    return 0, 2**bits - 1
+
+
+def _modality_lut(ds, values: np.ndarray) -> np.ndarray:
+    """Stored values → modality values: RescaleSlope/Intercept or a Modality LUT Sequence (PS3.3 C.11.1)."""
+    if "ModalityLUTSequence" in ds:
+        from pydicom.pixels import apply_modality_lut
+
+        return np.asarray(apply_modality_lut(np.asarray(values), ds), dtype=np.float32)
     slope = float(getattr(ds, "RescaleSlope", 1) or 1)
     intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
-    arr = arr * slope + intercept
-    if str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper() == "MONOCHROME1":
-        arr = arr.max() + arr.min() - arr
-    return arr
+    return np.asarray(values, dtype=np.float32) * np.float32(slope) + np.float32(intercept)
+
+
+def _voi(ds) -> dict | None:
+    """The first VOI window or VOI LUT of a dataset (PS3.3 C.11.2), in modality values, or None."""
+    if "VOILUTSequence" in ds and len(ds.VOILUTSequence):
+        item = ds.VOILUTSequence[0]
+        n, first, bits = (int(v) for v in item.LUTDescriptor)
+        data = np.asarray(item.LUTData, dtype=np.float64).ravel()
+        return {"kind": "lut", "first": first, "bits": bits, "data": data[: n or 65536]}
+    if "WindowCenter" in ds and "WindowWidth" in ds:
+        def first(v):
+            return float(v[0]) if isinstance(v, (list, tuple)) or type(v).__name__ == "MultiValue" else float(v)
+
+        function = str(getattr(ds, "VOILUTFunction", "LINEAR") or "LINEAR").upper()
+        return {"kind": "window", "center": first(ds.WindowCenter), "width": first(ds.WindowWidth), "function": function}
+    return None
+
+
+def modality_values(ds, stored: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Stored pixels → float32 modality values (bone bright) and the facts a display needs.
+
+    The Modality LUT or rescale is applied (HU for CT). ``MONOCHROME1`` images, which show low values
+    bright, are inverted within the range the stored bits can hold (:func:`stored_range` through the
+    modality LUT): the same formula for every file, independent of its content, so two radiographs of one
+    detector stay comparable. Colour pixels (a secondary capture of a film) become grey with the ITU-R
+    BT.601 luma weights. The full bit depth is kept; windowing is left to :func:`voi_display`.
+
+    Returns:
+        (values, meta) with meta keys ``photometric``, ``bits_stored``, ``voi`` (window or LUT, or None) and,
+        for MONOCHROME1, ``inverted_range`` (lo, hi) so that ``original = lo + hi − value``.
+    """
+    photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2") or "MONOCHROME2").upper()
+    arr = np.asarray(stored)
+    meta: dict = {"photometric": photometric, "bits_stored": int(getattr(ds, "BitsStored", 0) or 0), "voi": _voi(ds)}
+    if int(getattr(ds, "SamplesPerPixel", 1) or 1) == 3:
+        weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601 luma
+        meta["converted_from"] = photometric
+        return (arr.astype(np.float32) @ weights).astype(np.float32), meta
+    values = _modality_lut(ds, arr)
+    if photometric == "MONOCHROME1":
+        ends = _modality_lut(ds, np.array(stored_range(ds)))
+        lo, hi = float(ends.min()), float(ends.max())
+        values = np.float32(lo + hi) - values
+        meta["inverted_range"] = (lo, hi)
+    return values.astype(np.float32, copy=False), meta
+
+
+def voi_display(values: np.ndarray, meta: dict | None = None) -> np.ndarray:
+    """Values → grey levels in [0, 1] for display, as a DICOM viewer shows them (PS3.3 C.11.2.1.2):
+    the file's first VOI window (LINEAR, LINEAR_EXACT or SIGMOID) or VOI LUT when it has one, else the
+    0.5–99.5 percentile range; a MONOCHROME1 file is shown with low original values bright. The values
+    themselves are never changed by this: models and measurements see the full bit depth.
+
+    Args:
+        values: modality values as :func:`modality_values` returns them (MONOCHROME1 already inverted).
+        meta: its meta (``voi``, ``inverted_range``); None for the percentile window.
+
+    Example:
+        >>> v = np.array([0.0, 1000.0, 2000.0])
+        >>> voi_display(v, {"voi": {"kind": "window", "center": 1000.0, "width": 1000.0, "function": "LINEAR_EXACT"}})
+        array([0. , 0.5, 1. ], dtype=float32)
+    """
+    meta = meta or {}
+    x = np.asarray(values, dtype=np.float64)
+    inverted = meta.get("inverted_range")
+    if inverted is not None:
+        x = inverted[0] + inverted[1] - x  # back to the file's own values; the VOI is defined on them
+    voi = meta.get("voi")
+    if voi and voi["kind"] == "window" and voi["width"] > 0:
+        c, w = voi["center"], voi["width"]
+        if voi["function"] == "SIGMOID":
+            y = 1.0 / (1.0 + np.exp(-4.0 * (x - c) / w))
+        elif voi["function"] == "LINEAR_EXACT":
+            y = (x - c) / w + 0.5
+        else:  # LINEAR: the centre and width refer to discrete values, hence the 0.5 and the 1
+            y = (x - (c - 0.5)) / max(w - 1.0, 1e-9) + 0.5
+    elif voi and voi["kind"] == "lut":
+        data = voi["data"]
+        idx = np.clip(np.round(x - voi["first"]), 0, len(data) - 1).astype(np.int64)
+        y = data[idx] / float(max(2 ** voi["bits"] - 1, 1))
+    else:
+        lo, hi = np.percentile(x, [0.5, 99.5]) if x.size else (0.0, 1.0)
+        y = (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
+    y = np.clip(y, 0.0, 1.0)
+    if inverted is not None:
+        y = 1.0 - y  # MONOCHROME1: the lowest value is shown white
+    return y.astype(np.float32)
+
+
+def projection_spacing(ds) -> tuple[tuple[float, float] | None, str]:
+    """Pixel spacing (between rows, between columns) in mm of a projection image, and where it came from.
+
+    In order (PS3.3 C.7.6.2.1.1 and C.8.11.4, "Pixel Spacing" vs "Imager Pixel Spacing"):
+    ``PixelSpacing`` (calibrated to the patient, or as the modality states), then ``ImagerPixelSpacing``
+    (at the detector) divided by ``EstimatedRadiographicMagnificationFactor`` when present, then
+    ``NominalScannedPixelSpacing`` (digitised film); else None, and lengths can only be given in pixels.
+
+    Example:
+        >>> from pydicom import Dataset
+        >>> ds = Dataset(); ds.ImagerPixelSpacing = [0.15, 0.15]; ds.EstimatedRadiographicMagnificationFactor = 1.2
+        >>> spacing, source = projection_spacing(ds)
+        >>> [round(s, 4) for s in spacing], source
+        ([0.125, 0.125], 'ImagerPixelSpacing / EstimatedRadiographicMagnificationFactor 1.2')
+    """
+    def pair(name):
+        v = getattr(ds, name, None)
+        if v is None or len(v) != 2:
+            return None
+        sp = (float(v[0]), float(v[1]))
+        return sp if all(np.isfinite(s) and s > 0 for s in sp) else None
+
+    if (sp := pair("PixelSpacing")) is not None:
+        return sp, "PixelSpacing"
+    if (sp := pair("ImagerPixelSpacing")) is not None:
+        ermf = getattr(ds, "EstimatedRadiographicMagnificationFactor", None)
+        if ermf is not None and float(ermf) > 0:
+            f = float(ermf)
+            return (sp[0] / f, sp[1] / f), f"ImagerPixelSpacing / EstimatedRadiographicMagnificationFactor {f:g}"
+        return sp, "ImagerPixelSpacing (detector plane, not corrected for magnification)"
+    if (sp := pair("NominalScannedPixelSpacing")) is not None:
+        return sp, "NominalScannedPixelSpacing"
+    return None, "none"
+
+
+def _has_slice_geometry(ds) -> bool:
+    return all(name in ds for name in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing"))
+
+
+def _image_volume(ds, where: str) -> Volume:
+    """An image without slice geometry (a projection radiograph, a secondary capture, a cine): one
+    slice (or its frames along k) indexed [column, row, frame], identity direction, pixel spacing as
+    :func:`projection_spacing` finds it (1 mm and ``spacing_known`` False when there is none)."""
+    values, meta = modality_values(ds, _stored(ds, where))
+    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    if values.ndim == 2:
+        values = values[None]
+    if values.ndim != 3 or (frames > 1 and values.shape[0] != frames):
+        raise LumbarLabError(f"{where}: expected greyscale pixel data, got shape {values.shape}.")
+    spacing, source = projection_spacing(ds)
+    modality = str(getattr(ds, "Modality", "") or "").upper()
+    meta.update({
+        "modality": modality,
+        "projection": modality in PROJECTION_MODALITIES or not _has_slice_geometry(ds) and modality not in ("CT", "MR"),
+        "patient_geometry": False,
+        "spacing_known": spacing is not None,
+        "spacing_source": source,
+        "view_position": str(getattr(ds, "ViewPosition", "") or ""),
+    })
+    row_mm, col_mm = spacing or (1.0, 1.0)
+    return Volume(np.ascontiguousarray(values.transpose(2, 1, 0)), (col_mm, row_mm, 1.0), meta=meta)
+
+
+def dataset_to_volume(ds, where: str = "DICOM") -> Volume:
+    """One DICOM dataset → :class:`Volume`: an enhanced multi-frame object placed by its functional
+    groups, a cross-sectional slice in patient RAS coordinates, or — for projection radiographs (CR, DX,
+    …) and other images without slice geometry — the image with its pixel spacing (:func:`_image_volume`).
+
+    ``meta`` says which: ``projection``, ``patient_geometry``, ``spacing_known`` and ``spacing_source``.
+    """
+    modality = str(getattr(ds, "Modality", "") or "").upper()
+    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    if modality in PROJECTION_MODALITIES:
+        return _image_volume(ds, where)
+    if frames > 1 and "PerFrameFunctionalGroupsSequence" in ds:
+        return _multiframe(ds, where)
+    if frames == 1 and _has_slice_geometry(ds):
+        pos, ori, sp = _frame_geometry(ds, Path(where))
+        values, meta = modality_values(ds, _stored(ds, where))
+        vol = _volume([values], [pos], ori, sp, where)
+        vol.meta.update(meta, modality=modality, projection=False, patient_geometry=True, spacing_known=True,
+                        spacing_source="PixelSpacing")
+        return vol
+    return _image_volume(ds, where)
+
+
+def read_dicom_bytes(data: bytes, name: str = "upload") -> Volume:
+    """DICOM bytes (an upload) → :class:`Volume`, through the same decoder as files
+    (:func:`dataset_to_volume`): compressed syntaxes, MONOCHROME1, projection spacing."""
+    import io
+
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data))
+    except Exception as exc:  # truncated or not DICOM
+        raise LumbarLabError(f"{name}: not a readable DICOM file ({exc.__class__.__name__}: {exc}).") from exc
+    return dataset_to_volume(ds, name)
 
 
 def read_dicom_image(path: str | os.PathLike) -> tuple[np.ndarray, tuple[float, float]]:
-    """One 2D DICOM image (e.g. a radiograph) → ((rows, cols) float32 modality values, pixel spacing mm).
-
-    Spacing comes from ``PixelSpacing``, else ``ImagerPixelSpacing`` (projection radiographs), else (1, 1).
-    A multi-frame file gives its first frame.
-    """
+    """One 2D DICOM image (e.g. a radiograph) → ((rows, cols) float32 modality values, pixel spacing mm
+    (between rows, between columns)). Spacing as :func:`projection_spacing` finds it, (1, 1) when the file
+    has none; :func:`read_dicom` returns the same image with that provenance in ``meta``. A multi-frame
+    file gives its first frame."""
     path = Path(path)
-    ds = _read(path)
-    arr = _pixels(ds, path)
-    if arr.ndim == 3:
-        arr = arr[0]
-    if arr.ndim != 2:
-        raise LumbarLabError(f"{path}: expected greyscale pixel data, got shape {arr.shape}.")
-    spacing = getattr(ds, "PixelSpacing", None) or getattr(ds, "ImagerPixelSpacing", None) or (1.0, 1.0)
-    return arr, (float(spacing[0]), float(spacing[1]))
+    vol = dataset_to_volume(_read(path), str(path))
+    return np.ascontiguousarray(vol.array[:, :, 0].T), (vol.spacing[1], vol.spacing[0])
+
+
+def _pixels(ds, path: Path) -> np.ndarray:
+    """Modality values of one slice (bone bright), for series readers."""
+    return modality_values(ds, _stored(ds, str(path)))[0]
 
 
 def _frame_geometry(ds, path: Path) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
@@ -78,8 +310,9 @@ def _frame_geometry(ds, path: Path) -> tuple[np.ndarray, np.ndarray, tuple[float
         ori = np.array([float(v) for v in ds.ImageOrientationPatient])
         sp = tuple(float(v) for v in ds.PixelSpacing)
     except AttributeError as exc:
-        raise LumbarLabError(f"{path}: lacks ImagePositionPatient/ImageOrientationPatient/PixelSpacing; "
-                             "it is not a cross-sectional slice.") from exc
+        raise LumbarLabError(f"{path}: lacks ImagePositionPatient/ImageOrientationPatient/PixelSpacing, so it "
+                             "cannot be placed in a series; read it alone with read_image (a radiograph or other "
+                             "2D image) or re-export the complete series.") from exc
     return pos, ori, sp
 
 
@@ -111,9 +344,9 @@ def _volume(slices: list[np.ndarray], positions: list[np.ndarray], orientation: 
                   _LPS_TO_RAS @ direction_lps)
 
 
-def _multiframe(ds, path: Path) -> Volume:
+def _multiframe(ds, path: Path | str) -> Volume:
     """An enhanced multi-frame object (per-frame positions in the functional groups)."""
-    arr = _pixels(ds, path)
+    arr, meta = modality_values(ds, _stored(ds, str(path)))
     frames = int(getattr(ds, "NumberOfFrames", 1))
     if arr.ndim != 3 or arr.shape[0] != frames:
         raise LumbarLabError(f"{path}: {frames} frames announced, pixel data has shape {arr.shape}.")
@@ -131,7 +364,10 @@ def _multiframe(ds, path: Path) -> Volume:
     orientation = np.array([float(v) for v in group(per_frame[0], "PlaneOrientationSequence").ImageOrientationPatient])
     spacing = tuple(float(v) for v in group(per_frame[0], "PixelMeasuresSequence").PixelSpacing)
     positions = [np.array([float(v) for v in group(f, "PlanePositionSequence").ImagePositionPatient]) for f in per_frame]
-    return _volume(list(arr), positions, orientation, spacing, str(path))
+    vol = _volume(list(arr), positions, orientation, spacing, str(path))
+    vol.meta.update(meta, modality=str(getattr(ds, "Modality", "") or ""), projection=False, patient_geometry=True,
+                    spacing_known=True, spacing_source="PixelSpacing")
+    return vol
 
 
 def read_dicom_series(folder: str | os.PathLike, series_uid: str | None = None) -> Volume:
@@ -186,15 +422,23 @@ def read_dicom_files(paths: list[Path], where: str = "") -> Volume:
 
 
 def read_dicom(path: str | os.PathLike) -> Volume:
-    """A DICOM folder (one series) or one file (multi-frame, or a single slice) → Volume."""
+    """A DICOM folder (one series) or one file → Volume.
+
+    A file may be a cross-sectional slice, an enhanced multi-frame object, or a projection radiograph
+    (CR, DX, …) or other 2D image without slice geometry, which comes back as a one-slice volume indexed
+    [column, row, 0] with its pixel spacing (:func:`dataset_to_volume`). Every transfer syntax with an
+    installed decoder reads: uncompressed, RLE, JPEG baseline/extended/lossless, JPEG-LS, JPEG 2000.
+
+    Example:
+        >>> import pydicom.data
+        >>> vol = read_dicom(pydicom.data.get_testdata_file("CT_small.dcm"))
+        >>> vol.shape, vol.meta["projection"]
+        ((128, 128, 1), False)
+    """
     path = Path(path)
     if path.is_dir():
         return read_dicom_series(path)
-    ds = _read(path)
-    if int(getattr(ds, "NumberOfFrames", 1) or 1) > 1:
-        return _multiframe(ds, path)
-    pos, ori, sp = _frame_geometry(ds, path)
-    return _volume([_pixels(ds, path)], [pos], ori, sp, str(path))
+    return dataset_to_volume(_read(path), str(path))
 
 
 # -- studies: many series, each possibly several stacks ----------------------------------------------

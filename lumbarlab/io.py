@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from lumbarlab.errors import LumbarLabError
-from lumbarlab.volume import Volume
+from lumbarlab.volume import Volume, to_canonical
 
-__all__ = ["atomic_path", "write_image", "read_image", "write_png", "read_png", "RAS_TO_LPS", "to_canonical"]
+__all__ = ["atomic_path", "write_image", "read_image", "write_png", "read_png", "RAS_TO_LPS", "to_canonical",
+           "pixel_spacing", "display_image"]
 
 #: RAS+ ↔ LPS+ (the same matrix both ways).
 RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
@@ -138,41 +139,89 @@ def _write_picture(volume: Volume, path: Path) -> None:
         Image.fromarray(arr.astype(np.uint8)).save(tmp, format="JPEG", quality=95)
 
 
-def to_canonical(volume: Volume) -> Volume:
-    """The same image with its axes permuted and flipped so that i, j, k run as closely as the grid
-    allows towards patient right, anterior and superior — the RAS+ closest canonical orientation, as
-    nibabel's ``as_closest_canonical``. Voxel values and their world positions are unchanged."""
-    direction = np.asarray(volume.direction, dtype=float)
-    axes = [int(np.argmax(np.abs(direction[:, i]))) for i in range(3)]
-    if sorted(axes) != [0, 1, 2]:
-        raise LumbarLabError("the image axes are too oblique to name a closest canonical orientation.")
-    order = [axes.index(w) for w in range(3)]  # array axis that runs along world axis w
-    array = np.transpose(np.asarray(volume.array), order)
-    direction = direction[:, order]
-    spacing = tuple(volume.spacing[i] for i in order)
-    origin = np.asarray(volume.origin, dtype=float)
-    for w in range(3):
-        if direction[w, w] < 0:  # this axis runs backwards: flip it and move the origin to its far end
-            origin = origin + direction[:, w] * spacing[w] * (array.shape[w] - 1)
-            direction[:, w] = -direction[:, w]
-            array = np.flip(array, axis=w)
-    return Volume(np.ascontiguousarray(array), spacing, tuple(origin), direction)
-
-
-def read_image(path: str | os.PathLike, canonical: bool = False) -> Volume:
+def read_image(path: str | os.PathLike, canonical: bool = False,
+               spacing: float | tuple[float, float] | None = None) -> Volume:
     """Read an image into a :class:`Volume` in RAS+ world coordinates.
 
-    Formats: NIfTI (.nii, .nii.gz), MHA/MHD and NRRD (ITK), DICOM (a series folder, a multi-frame
-    file or one slice: .dcm or a folder), and PNG/JPEG (8 or 16 bit; a one-slice volume indexed
-    [column, row, 0] with 1 mm pixels and an identity direction, as a plain picture carries no geometry).
-    ``canonical=True`` reorients to the closest RAS+ axes (:func:`to_canonical`). A missing, corrupt,
-    truncated or non-image file raises LumbarLabError naming the file.
+    Formats: NIfTI (.nii, .nii.gz), MHA/MHD and NRRD (ITK), DICOM (a series folder, a multi-frame file or one
+    file: a slice, or a projection radiograph such as CR/DX with its pixel spacing — see
+    :func:`lumbarlab.dicom.read_dicom`), and PNG/JPEG (8 or 16 bit). A 2D image comes back as a one-slice volume
+    indexed [column, row, 0] with an identity direction (it has no patient geometry); ``meta["spacing_known"]``
+    says whether its pixel size in mm is known, and :func:`pixel_spacing` returns it or None.
+
+    Args:
+        path: a file, or a folder holding one DICOM series.
+        canonical: reorient to the closest RAS+ axes (:func:`~lumbarlab.volume.to_canonical`).
+        spacing: pixel size in mm, one value or (between rows, between columns), for a 2D image whose file
+            does not state it (PNG/JPEG, or a DICOM radiograph without any spacing attribute). A spacing the
+            DICOM file does state is never overridden.
+
+    Raises:
+        LumbarLabError: for a missing, corrupt, truncated or non-image file, naming it.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = write_png(np.eye(40), folder / "xray.png")
+        >>> img = read_image(folder / "xray.png", spacing=0.15)
+        >>> img.shape, img.spacing, pixel_spacing(img)
+        ((40, 40, 1), (0.15, 0.15, 1.0), (0.15, 0.15))
+        >>> pixel_spacing(read_image(folder / "xray.png")) is None  # lengths would be in pixels
+        True
     """
     path = Path(path)
     if not path.exists():
         raise LumbarLabError(f"{path}: no such file or folder.")
     volume = _read_any(path)
+    if spacing is not None:
+        volume = _with_user_spacing(volume, spacing, path)
     return to_canonical(volume) if canonical else volume
+
+
+def _with_user_spacing(volume: Volume, spacing: float | tuple[float, float], path: Path) -> Volume:
+    sp = (float(spacing),) * 2 if np.isscalar(spacing) else tuple(float(s) for s in spacing)
+    if len(sp) != 2 or not all(np.isfinite(s) and s > 0 for s in sp):
+        raise LumbarLabError(f"spacing must be one or two positive pixel sizes in mm (row, column), got {spacing!r}.")
+    if volume.meta.get("patient_geometry", True):
+        raise LumbarLabError(f"{path.name}: spacing= is for 2D images without geometry (radiographs, pictures); "
+                             "this image carries its own voxel spacing.")
+    if volume.meta.get("spacing_known"):
+        if np.allclose(sp, (volume.spacing[1], volume.spacing[0]), rtol=1e-3):
+            return volume
+        raise LumbarLabError(f"{path.name}: the file states a pixel spacing of {volume.spacing[1]:g} × "
+                             f"{volume.spacing[0]:g} mm ({volume.meta.get('spacing_source')}); it is not overridden.")
+    meta = {**volume.meta, "spacing_known": True, "spacing_source": "given by the user"}
+    return Volume(volume.array, (sp[1], sp[0], volume.spacing[2]), volume.origin, volume.direction, meta)
+
+
+def pixel_spacing(volume: Volume) -> tuple[float, float] | None:
+    """(between rows, between columns) in mm of a 2D image read by :func:`read_image`, or None when the file
+    did not state it and none was given — then lengths measured on it can only be given in pixels.
+
+    Example:
+        >>> pixel_spacing(Volume(np.zeros((3, 2, 1)), (0.2, 0.1, 1.0), meta={"spacing_known": True}))
+        (0.1, 0.2)
+    """
+    if not volume.meta.get("spacing_known", True):
+        return None
+    return float(volume.spacing[1]), float(volume.spacing[0])
+
+
+def display_image(volume: Volume, frame: int = 0) -> np.ndarray:
+    """A 2D image as (rows, columns) grey levels in [0, 1] for display: a DICOM file's own VOI window or
+    LUT when it has one (MONOCHROME1 shown as the file intends), else the 0.5–99.5 percentile range
+    (:func:`lumbarlab.dicom.voi_display`). The volume's values are not changed.
+
+    Example:
+        >>> img = Volume(np.array([[[0.0], [10.0]], [[20.0], [30.0]]]), (1, 1, 1))
+        >>> display_image(img).shape
+        (2, 2)
+    """
+    from lumbarlab.dicom import voi_display
+
+    if not 0 <= frame < volume.shape[2]:
+        raise LumbarLabError(f"frame {frame} is outside the image's {volume.shape[2]} frame(s).")
+    return voi_display(np.asarray(volume.array[:, :, frame]).T, volume.meta)
 
 
 def _is_dicom_file(path: Path) -> bool:
@@ -192,7 +241,9 @@ def _read_any(path: Path) -> Volume:
     suffix = _suffix(path)
     if suffix in (".png", ".jpg", ".jpeg"):
         image = read_png(path).astype(np.float32)
-        return Volume(image.T[:, :, None], (1.0, 1.0, 1.0))  # a picture has no patient geometry: identity, 1 mm
+        # a picture carries no geometry: identity direction, 1 mm until the user gives a spacing
+        meta = {"projection": None, "patient_geometry": False, "spacing_known": False, "spacing_source": "none"}
+        return Volume(image.T[:, :, None], (1.0, 1.0, 1.0), meta=meta)
     try:
         if suffix in _NIFTI:
             import nibabel as nib

@@ -23,28 +23,19 @@ def _is_dicom(data: bytes) -> bool:
 
 
 def _from_dicom(data: bytes, name: str) -> np.ndarray:
-    import pydicom
+    """(rows, cols) modality values of an uploaded DICOM through the library's one decoder (compressed
+    syntaxes, MONOCHROME1 inverted within its bit range); a multi-frame file gives its first frame."""
+    from lumbarlab.dicom import read_dicom_bytes
 
-    try:
-        ds = pydicom.dcmread(io.BytesIO(data))
-        pixels = ds.pixel_array.astype(np.float32)
-    except Exception as exc:  # pydicom raises many types for truncated or odd files
-        raise LumbarLabError(f"{name}: could not read the DICOM pixel data ({exc.__class__.__name__}: {exc}).") from exc
-    if pixels.ndim == 3 and getattr(ds, "SamplesPerPixel", 1) == 1:
-        pixels = pixels[0]  # multi-frame: the first frame
-    if pixels.ndim != 2:
-        raise LumbarLabError(f"{name}: expected a greyscale radiograph, got pixel data of shape {pixels.shape}.")
-    pixels = pixels * float(getattr(ds, "RescaleSlope", 1) or 1) + float(getattr(ds, "RescaleIntercept", 0) or 0)
-    if str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper() == "MONOCHROME1":
-        pixels = pixels.max() - pixels  # MONOCHROME1 shows low values bright; models expect bone bright
-    return pixels
+    vol = read_dicom_bytes(data, name)
+    return np.ascontiguousarray(vol.array[:, :, 0].T, dtype=np.float32)
 
 
 def radiograph_from_bytes(data: bytes, name: str = "upload") -> np.ndarray:
     """Decode an uploaded radiograph into an (H, W) float32 image scaled to [0, 1] (bone bright).
 
-    PNG and JPEG in 8 or 16 bits (colour images are converted to grey), DICOM with rescale and
-    MONOCHROME1 handled.
+    PNG and JPEG in 8 or 16 bits (colour images are converted to grey); DICOM through
+    :func:`lumbarlab.dicom.read_dicom_bytes` (any installed transfer syntax, rescale, MONOCHROME1).
     """
     if not data:
         raise LumbarLabError(f"{name}: the file is empty.")
