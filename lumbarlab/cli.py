@@ -14,8 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from lumbarlab.errors import LumbarLabError
 
 __all__ = ["main", "build_parser"]
@@ -138,7 +136,7 @@ def _cmd_phantom(args: argparse.Namespace) -> int:
         pathology["pfirrmann"] = grades
     if args.herniation:
         pathology["herniation"] = dict(parse_level_value(s, kind="disc") for s in args.herniation)
-    for key in ("cobb", "bmd", "stenosis"):
+    for key in ("cobb", "bmd", "stenosis", "lordosis"):
         if getattr(args, key) is not None:
             pathology[key] = getattr(args, key)
     if args.n < 1:
@@ -152,7 +150,7 @@ def _cmd_phantom(args: argparse.Namespace) -> int:
     sample_params(args.seed, **pathology)
     for i in range(args.n):
         case = make_case(sample_params(args.seed + i, **pathology), shape=tuple(args.shape), spacing=spacing)
-        folder = write_case(case, args.out)
+        folder = write_case(case, args.out, orientation=args.orientation)
         t = case.truth
         slips = {k: round(v["slip_percent"], 1) for k, v in t["slip"].items() if abs(v["slip_percent"]) >= 0.5}
         print(f"{folder}  slip={slips or 0}  cobb={t['cobb']['angle_deg']:.1f}  lordosis={t['lordosis_L1_S1_deg']:.1f}")
@@ -167,19 +165,27 @@ def _cmd_measure(args: argparse.Namespace) -> int:
     if args.corners:
         if args.spacing is not None and (len(args.spacing) not in (1, 2) or any(s <= 0 for s in args.spacing)):
             raise LumbarLabError("--spacing takes one or two positive pixel sizes in mm (row, column).")
-        sp = (1.0, 1.0) if args.spacing is None else (args.spacing * 2)[:2]
+        sp, source = None, "none: lengths are in pixels"
+        if args.spacing is not None:
+            sp, source = tuple((args.spacing * 2)[:2]), "--spacing"
+        elif args.image:
+            from lumbarlab.io import pixel_spacing, read_image
+
+            image = read_image(args.image)
+            sp = pixel_spacing(image)
+            source = image.meta.get("spacing_source", "the image") if sp else f"{args.image} states no pixel spacing"
         corners = read_corners_csv(args.corners)
         report = measure_lateral(corners, sp) if args.view == "lateral" else measure_ap(corners, sp)
-        out = {"file": str(args.corners), "view": args.view, "spacing_mm": list(sp),
-               "units": {"lengths": "mm" if args.spacing else "pixels", "angles": "degrees"}, **report.to_dict()}
+        out = {"file": str(args.corners), "view": args.view, "spacing_mm": list(sp) if sp else None,
+               "spacing_source": source, "units": {"lengths": "mm" if sp else "pixels", "angles": "degrees"},
+               **report.to_dict()}
     else:
         from lumbarlab.io import read_image
 
         labels = read_image(args.mask)
-        labels = labels.with_array(np.rint(labels.array).astype(np.int32))
         ct = read_image(args.ct) if args.ct else None
-        out = {"file": str(args.mask), "units": {"lengths": "mm", "density": "HU"},
-               **measure_label_map(labels, ct).to_dict()}
+        out = {"file": str(args.mask), "units": {"lengths": "mm", "density": "HU", "points": "world mm, RAS+"},
+               **measure_label_map(labels, ct, convention=args.labels).to_dict()}
     print(json.dumps(out, indent=1))
     return 0
 
@@ -270,7 +276,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corners", help="corner CSV (level,edge,x_first,y_first,x_second,y_second)")
     p.add_argument("--view", choices=["lateral", "ap"], default="lateral")
     p.add_argument("--spacing", type=float, nargs="+", help="pixel size in mm (one value, or row and column)")
-    p.add_argument("--mask", help="3D label map (NIfTI/MHA) with VerSe vertebra labels (and canal 200)")
+    p.add_argument("--image", help="the radiograph the corners were placed on (DICOM, PNG): its pixel spacing")
+    p.add_argument("--mask", help="3D label map (NIfTI, MHA, NRRD or a DICOM folder; any orientation and spacing; "
+                                  "whole-vertebra or body masks)")
+    p.add_argument("--labels", choices=["auto", "verse", "totalsegmentator"], default="auto",
+                   help="label values of --mask: VerSe/lumbarlab (T12 19, L1-L5 20-24) or TotalSegmentator v2 "
+                        "(L5 27 ... T12 32); default: detect")
     p.add_argument("--ct", help="CT on the same grid as --mask, for trabecular HU")
     p.set_defaults(func=_cmd_measure)
 
@@ -286,8 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--herniation", action="append", metavar="DISC:MM", help="e.g. L4-L5:5")
     p.add_argument("--bmd", type=float, help="trabecular bone density, HU")
     p.add_argument("--stenosis", type=float, help="canal AP diameter, mm")
+    p.add_argument("--lordosis", type=float, help="L1-S1 lordosis, degrees (20-80)")
+    p.add_argument("--orientation", default="RAS", help="axis order of the CT files, e.g. RAS, LPS, PIR (VerSe "
+                                                        "stores some CTs as PIR)")
     p.add_argument("--shape", type=int, nargs=3, default=[160, 160, 200], metavar=("X", "Y", "Z"))
-    p.add_argument("--spacing", type=float, nargs="+", default=[1.0], help="mm (one value or three)")
+    p.add_argument("--spacing", type=float, nargs="+", default=[1.0],
+                   help="mm (one value or three, e.g. 0.7 0.7 2.5 for thick axial slices)")
     p.set_defaults(func=_cmd_phantom)
 
     p = sub.add_parser("fetch", help="list, download or convert public lumbar spine datasets")

@@ -46,7 +46,8 @@ def _ordered(corners: Mapping[str, np.ndarray]) -> list[str]:
 
 @dataclass
 class LateralReport(Record):
-    """Lateral-view measurements; lengths in mm, angles in degrees."""
+    """Lateral-view measurements; lengths in ``length_unit`` ("mm", or "px" when the pixel spacing is
+    unknown), angles in degrees."""
 
     slips: dict[str, dict] = field(default_factory=dict)  # upper level → slip %, Meyerding grade
     vertebrae: dict[str, dict] = field(default_factory=dict)  # heights, loss %, Genant grade
@@ -54,6 +55,7 @@ class LateralReport(Record):
     lordosis_L1_S1: float | None = None
     lumbosacral_angle: float | None = None
     sacral_slope: float | None = None
+    length_unit: str = "mm"
 
     def rows(self) -> list[dict]:
         rows = [{"item": f"slip {k}", "value": v["slip_percent"], "grade": f"Meyerding {v['meyerding_grade']}"}
@@ -75,6 +77,7 @@ class APReport(Record):
     upper_end: str
     lower_end: str
     tilts: dict[str, dict] = field(default_factory=dict)
+    length_unit: str = "mm"
 
     def rows(self) -> list[dict]:
         return [{"item": "Cobb angle", "value": self.cobb, "detail": f"{self.upper_end}–{self.lower_end}"}] + [
@@ -82,16 +85,41 @@ class APReport(Record):
             for k, v in self.tilts.items()]
 
 
-def measure_lateral(corners: Mapping[str, np.ndarray], spacing=(1.0, 1.0)) -> LateralReport:
+def _spacing(spacing) -> tuple[tuple[float, float], str]:
+    """(row_mm, col_mm) and the unit of lengths: a known spacing gives mm; None gives pixels."""
+    if spacing is None:
+        return (1.0, 1.0), "px"
+    sp = tuple(float(s) for s in spacing)
+    if len(sp) != 2 or not all(np.isfinite(s) and s > 0 for s in sp):
+        raise LumbarLabError(f"spacing must be two positive pixel sizes in mm (row, column), got {spacing!r}.")
+    return sp, "mm"  # type: ignore[return-value]
+
+
+def measure_lateral(corners: Mapping[str, np.ndarray], spacing=None) -> LateralReport:
     """Every lateral measurement the corners allow (a missing level skips what needs it).
 
     Heights and slips need consecutive levels; a vertebra's height loss uses its neighbours'
     posterior heights as the crush reference when both are there (Genant et al., JBMR 1993).
+
+    Args:
+        corners: level → (4, 2) corners in pixels.
+        spacing: (row_mm, col_mm) of the image, e.g. :func:`lumbarlab.io.pixel_spacing`; None when it is
+            unknown, and lengths are then reported in pixels (``length_unit == "px"``). Ratios (slip %, height
+            loss, disc height index) and angles do not need it, as long as pixels are square.
+
+    Example:
+        >>> body = lambda y: np.array([[0, y], [40, y], [40, y + 30], [0, y + 30]], float)
+        >>> rep = measure_lateral({"L4": body(0), "L5": body(40)}, spacing=None)
+        >>> rep.length_unit, rep.vertebrae["L4"]["anterior"]
+        ('px', 30.0)
+        >>> measure_lateral({"L4": body(0), "L5": body(40)}, spacing=(0.2, 0.2)).vertebrae["L4"]["anterior"]
+        6.0
     """
+    spacing, unit = _spacing(spacing)
     names = _ordered(corners)
     if len(names) < 2:
         raise LumbarLabError("a lateral report needs the corners of at least two vertebrae.")
-    rep = LateralReport()
+    rep = LateralReport(length_unit=unit)
     heights = {n: vertebral_heights(corners[n], spacing, n) for n in names if n != "S1"}
     for n, h in heights.items():
         i = ORDER.index(n)
@@ -115,12 +143,14 @@ def measure_lateral(corners: Mapping[str, np.ndarray], spacing=(1.0, 1.0)) -> La
     return rep
 
 
-def measure_ap(corners: Mapping[str, np.ndarray], spacing=(1.0, 1.0)) -> APReport:
-    """Cobb angle and endplate tilts on an AP view (the sacrum is left out of the Cobb search)."""
+def measure_ap(corners: Mapping[str, np.ndarray], spacing=None) -> APReport:
+    """Cobb angle and endplate tilts on an AP view (the sacrum is left out of the Cobb search); ``spacing`` as in
+    :func:`measure_lateral` (angles need it only when pixels are not square)."""
     from lumbarlab.measure.core import _line_angle_deg
 
+    spacing, unit = _spacing(spacing)
     names = [n for n in _ordered(corners) if n != "S1"]
     angle, upper, lower = cobb_angle({n: corners[n] for n in names}, spacing)
     tilts = {n: {"superior": _line_angle_deg(corners[n][0], corners[n][1], spacing),
                  "inferior": _line_angle_deg(corners[n][3], corners[n][2], spacing)} for n in names}
-    return APReport(angle, upper, lower, tilts)
+    return APReport(angle, upper, lower, tilts, unit)
