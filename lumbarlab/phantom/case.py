@@ -209,20 +209,22 @@ def _truth(case: Case) -> dict:
 
 
 def make_case(
-    params: PhantomParams | int = 0,
+    params: PhantomParams | int | None = None,
     shape: tuple[int, int, int] = (160, 160, 200),
     spacing: float | tuple[float, float, float] = 1.0,
     modalities: tuple[str, ...] = MODALITIES,
     noise: bool = True,
     grid: Grid | None = None,
     exact_noise: bool = False,
+    seed: int | None = None,
     **pathology,
 ) -> Case:
     """Render one case.
 
     Args:
         params: a :class:`PhantomParams`, or a seed from which one is drawn
-            (keyword arguments then set pathology, e.g. ``slip={"L4": 30}``).
+            (keyword arguments then set pathology, e.g. ``slip={"L4": 30}``, or ``lordosis=60``).
+        seed: the same seed as a keyword (``make_case(seed=7)`` is ``make_case(7)``); default 0.
         shape, spacing: the CT/MRI grid (voxels, mm); centred on the lumbar spine.
         modalities: any of ``"ct"``, ``"t1"``, ``"t2"``, ``"xray"`` (X-ray needs the CT).
         noise: add each modality's noise model (off gives the clean images).
@@ -235,7 +237,13 @@ def make_case(
         >>> case = make_case(7, slip={"L4": 30})
         >>> round(case.truth["slip"]["L4"]["slip_percent"])
         30
+        >>> make_case(seed=7, modalities=()).params.seed
+        7
     """
+    if seed is not None and params is not None and not (isinstance(params, (int, np.integer)) and params == seed):
+        raise LumbarLabError(f"make_case got params={params!r} and seed={seed!r}; give one of them.")
+    if params is None:
+        params = 0 if seed is None else seed
     if not isinstance(params, PhantomParams):
         params = sample_params(params, **pathology)
     elif pathology:

@@ -31,7 +31,7 @@ from lumbarlab.io import write_image, write_png
 from lumbarlab.measure.landmarks import centroids, read_corners_csv, write_corners_csv
 from lumbarlab.phantom.case import Case
 from lumbarlab.phantom.labels import CANAL_LABEL, DISC_LABEL, VERSE_LABEL, to_spider
-from lumbarlab.volume import Volume
+from lumbarlab.volume import Volume, axcodes, reorient
 
 __all__ = ["write_case", "write_corners_csv", "read_corners_csv"]
 
@@ -45,7 +45,8 @@ def _json_default(obj):
 
 
 def _ctd(labels: Volume) -> list[dict]:
-    entries: list[dict] = [{"direction": ["R", "A", "S"]}]
+    """VerSe centroid entries: the axis codes of the written image, then per label X, Y, Z in its voxels."""
+    entries: list[dict] = [{"direction": list(axcodes(labels))}]
     names = {v: k for k, v in VERSE_LABEL.items()}
     for name, xyz in centroids(labels).items():
         lab = VERSE_LABEL.get(name)
@@ -57,16 +58,17 @@ def _ctd(labels: Volume) -> list[dict]:
     return entries
 
 
-def _write_into(case: Case, folder: Path, case_id: str) -> list[str]:
+def _write_into(case: Case, folder: Path, case_id: str, orientation: str = "RAS") -> list[str]:
     written: list[str] = []
-    lab = case.labels
+    lab = reorient(case.labels, orientation)
     vert_only = np.where(np.isin(lab.array, list(VERSE_LABEL.values())), lab.array, 0).astype(np.uint8)
     spine_only = np.where(
         np.isin(lab.array, [*DISC_LABEL.values(), CANAL_LABEL]), lab.array, 0
     ).astype(np.uint8)
     ct_dir = folder / "ct"
     if case.ct is not None:
-        ct = case.ct.with_array(np.round(case.ct.array).clip(-1024, 3071).astype(np.int16))
+        ct = reorient(case.ct, orientation)
+        ct = ct.with_array(np.round(ct.array).clip(-1024, 3071).astype(np.int16))
         written.append(str(write_image(ct, ct_dir / f"sub-{case_id}_ct.nii.gz")))
         written.append(str(write_image(lab.with_array(vert_only), ct_dir / f"sub-{case_id}_seg-vert_msk.nii.gz")))
         written.append(str(write_image(lab.with_array(spine_only), ct_dir / f"sub-{case_id}_seg-spine_msk.nii.gz")))
@@ -92,6 +94,7 @@ def _write_into(case: Case, folder: Path, case_id: str) -> list[str]:
         "case_id": case_id,
         "world": "RAS+ millimetres; CT/MRI affines in the files map voxels to it",
         "grid": {"shape": list(case.grid.shape), "spacing_mm": list(case.grid.spacing), "origin_mm": list(case.grid.origin)},
+        "ct_orientation": orientation.upper(),
         "xray": {
             r.view: {"pixel_mm": list(r.spacing), "shape": list(r.shape),
                      "corners_px": {k: v.round(3).tolist() for k, v in r.corners.items()}}
@@ -105,13 +108,21 @@ def _write_into(case: Case, folder: Path, case_id: str) -> list[str]:
     return written
 
 
-def write_case(case: Case, out_dir: str | os.PathLike, case_id: str | None = None) -> Path:
+def write_case(case: Case, out_dir: str | os.PathLike, case_id: str | None = None, orientation: str = "RAS") -> Path:
     """Write ``case`` to ``out_dir/<case_id>/`` (default id ``phantom<seed>``) atomically.
+
+    Args:
+        case: a rendered case.
+        out_dir: the parent folder.
+        case_id: the case's folder and file-name stem.
+        orientation: axis order of the CT and its masks (:func:`lumbarlab.volume.reorient`), e.g. "LPS" or
+            "PIR" as some VerSe scans are stored; voxels and world positions are the same in every order.
 
     Returns the case folder. An existing folder of the same id is replaced only once the new
     one is complete.
     """
     out_dir = Path(out_dir)
+    reorient(case.labels, orientation)  # an invalid code fails here, before anything is written
     case_id = case_id or f"phantom{case.params.seed:04d}"
     if not case_id.replace("-", "").replace("_", "").isalnum():
         raise LumbarLabError(f"case id {case_id!r} may hold only letters, digits, '-' and '_'.")
@@ -119,7 +130,7 @@ def write_case(case: Case, out_dir: str | os.PathLike, case_id: str | None = Non
     final = out_dir / case_id
     tmp = Path(tempfile.mkdtemp(prefix=f".{case_id}.", dir=out_dir))
     try:
-        _write_into(case, tmp, case_id)
+        _write_into(case, tmp, case_id, orientation)
         if final.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{case_id}.old.", dir=out_dir))
             os.replace(final, old / case_id)

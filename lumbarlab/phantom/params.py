@@ -164,11 +164,23 @@ class PhantomParams:
         return dataclasses.replace(self, **changes)
 
 
-def sample_params(seed: int, **pathology) -> PhantomParams:
+def sample_params(seed: int, lordosis: float | None = None, **pathology) -> PhantomParams:
     """Draw a healthy adult anatomy from ``seed``, then apply the given pathology fields.
 
     The same seed always gives the same anatomy; keyword arguments are any
     :class:`PhantomParams` field (``slip={"L4": 30}``, ``cobb=15``, ...).
+
+    Args:
+        seed: the anatomy's seed (≥ 0).
+        lordosis: the L1–S1 lordosis in degrees (Cobb angle between the superior endplates of L1 and S1),
+            reached by scaling the drawn disc wedges; 20–80°. Default: as drawn (about 35–60°). Fractures set
+            afterwards change it by their wedge.
+        pathology: :class:`PhantomParams` fields.
+
+    Example:
+        >>> p = sample_params(4, lordosis=60, slip={"L4": 20})
+        >>> p.slip, round(sum(p.disc_wedge[d] for d in DISCS[1:]), 1)
+        ({'L4': 20.0}, 52.4)
     """
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise LumbarLabError(f"seed must be a non-negative integer, got {seed!r}.")
@@ -201,7 +213,22 @@ def sample_params(seed: int, **pathology) -> PhantomParams:
     if unknown:
         raise LumbarLabError(f"unknown phantom parameter(s) {sorted(unknown)}.")
     fields.update(pathology)
+    if lordosis is not None:
+        fields["disc_wedge"] = _wedges_for_lordosis(float(lordosis), fields)
     return PhantomParams(**fields)
+
+
+def _wedges_for_lordosis(lordosis: float, fields: dict) -> dict[str, float]:
+    """Disc wedges scaled so that the discs L1-L2 … L5-S1 and the bodies L1–L5 bend L1's superior endplate
+    ``lordosis`` degrees from S1's (the chain of :func:`lumbarlab.phantom.anatomy.build_spine`)."""
+    if not 20.0 <= lordosis <= 80.0:
+        raise LumbarLabError(f"lordosis {lordosis:g}° is outside 20–80°, the range the phantom models.")
+    probe = PhantomParams(**fields)
+    bodies = sum(math.degrees(math.atan2(probe.body_wedge(n), 2 * probe.half_depth(n))) for n in VERTEBRAE[1:-1])
+    lumbar = DISCS[1:]  # L1-L2 … L5-S1
+    current = sum(probe.disc_wedge[d] for d in lumbar)
+    k = (lordosis - bodies) / current
+    return {d: w * (k if d in lumbar else 1.0) for d, w in probe.disc_wedge.items()}
 
 
 def parse_level_value(text: str, kind: str = "level") -> tuple[str, float]:
