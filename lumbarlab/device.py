@@ -62,8 +62,12 @@ def autocast(enabled: bool = True, dtype: torch.dtype | None = None) -> contextl
     models, so lessons run in float32 there.
 
     Example:
-        >>> with autocast():
+        >>> import torch
+        >>> net, x = torch.nn.Linear(4, 2), torch.ones(3, 4)
+        >>> with autocast():  # bfloat16/float16 on CUDA, a no-op on the CPU
         ...     y = net(x)
+        >>> y.shape
+        torch.Size([3, 2])
     """
     import torch
 

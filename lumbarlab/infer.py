@@ -3,9 +3,17 @@ autocast on CUDA, channels-last on CUDA for 2D convolutions, optional ``torch.co
 windows for large 3D volumes, and outputs in the input's geometry.
 
 Example:
+    >>> import numpy as np, torch
+    >>> from lumbarlab.volume import Volume
+    >>> net = torch.nn.Conv2d(1, 3, 3, padding=1)                 # any network: 3 classes
     >>> predictor = Predictor(net, spatial_dims=2, output="labels")
-    >>> masks = predictor(images)            # (N, H, W) array → (N, H, W) labels
-    >>> seg = predictor(ct_volume)           # Volume in → Volume out, same spacing and origin
+    >>> predictor(np.zeros((4, 64, 64), np.float32)).shape        # (N, H, W) array → (N, H, W) labels
+    (4, 64, 64)
+    >>> net3d = torch.nn.Conv3d(1, 2, 3, padding=1)
+    >>> ct = Volume(np.zeros((40, 40, 20), np.float32), (0.7, 0.7, 2.5))
+    >>> seg = Predictor(net3d, spatial_dims=3, output="labels", roi_size=(32, 32, 16))(ct)
+    >>> seg.shape, seg.spacing                                     # Volume in → Volume out, same geometry
+    ((40, 40, 20), (0.7, 0.7, 2.5))
 """
 
 from __future__ import annotations

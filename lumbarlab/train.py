@@ -3,8 +3,15 @@ clipping, atomic best/last checkpoints, resume, early stopping, seeding — and 
 under ``torchrun`` with DistributedDataParallel (gloo on CPU, nccl on GPUs).
 
 Example:
-    >>> history = fit(net, train_loader, loss_fn, epochs=5, val_loader=val_loader,
-    ...               metric_fn=lambda out, y: -loss_fn(out, y).item(), out_dir="runs/seg")
+    >>> import torch
+    >>> from torch.utils.data import DataLoader, TensorDataset
+    >>> x = torch.randn(32, 4); y = (x.sum(1) > 0).long()
+    >>> loader = DataLoader(TensorDataset(x, y), batch_size=8)
+    >>> net, loss_fn = torch.nn.Linear(4, 2), torch.nn.CrossEntropyLoss()
+    >>> history = fit(net, loader, loss_fn, epochs=5, val_loader=loader, progress=False,
+    ...               metric_fn=lambda out, y: -loss_fn(out, y).item())
+    >>> len(history.train_loss), history.train_loss[-1] < history.train_loss[0]
+    (5, True)
 """
 
 from __future__ import annotations

@@ -11,9 +11,14 @@ One entry point, :func:`explain`, runs any method; the modules hold the pieces:
 
 Example:
     >>> from lumbarlab import explain, zoo
+    >>> from lumbarlab.phantom.fast2d import lateral_radiographs
     >>> model = zoo.load("xray-slip")
+    >>> image = next(lateral_radiographs(1, seed=3, size=256)).image
     >>> sal = explain.explain(model, image, method="gradcam")      # Saliency: maps in [0, 1], target, probability
-    >>> rgb = explain.overlay(image, sal.maps[0], alpha=0.4)
+    >>> sal.maps[0].shape, float(sal.maps[0].max())
+    ((256, 256), 1.0)
+    >>> explain.overlay(image, sal.maps[0], alpha=0.4).shape          # RGB for display
+    (256, 256, 3)
 """
 
 from __future__ import annotations

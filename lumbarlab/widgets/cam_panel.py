@@ -29,8 +29,11 @@ class CAMPanel:
     Example:
         >>> panel = CAMPanel()
         >>> panel.set(method="hirescam", slip=30)
-        >>> panel.prediction          # ('spondylolisthesis', 0.99)
-        >>> panel.widget              # display it
+        >>> label, p = panel.prediction
+        >>> label, p > 0.9
+        ('spondylolisthesis', True)
+        >>> type(panel.widget).__name__  # display it in a notebook: panel.widget
+        'VBox'
     """
 
     def __init__(self, models: dict | None = None, seed: int = 3, slip: float = 30.0, size: int = 256):

@@ -267,9 +267,10 @@ class MetricExplorer:
     Example:
         >>> explorer = MetricExplorer.demo(seed=0)
         >>> explorer.classification.slider.value = 0.3
-        >>> explorer.classification.values()["recall"]   # the number the panel shows
-        0.98...
-        >>> explorer.widget
+        >>> round(explorer.classification.values()["recall"], 2)   # the number the panel shows
+        0.98
+        >>> type(explorer.widget).__name__                        # display it: explorer.widget
+        'Tab'
     """
 
     def __init__(self, classification: ClassificationPanel | None = None, segmentation: SegmentationPanel | None = None,

@@ -64,7 +64,8 @@ class PhantomExplorer:
         >>> explorer.set(slip_percent=30)      # same as moving the slider
         >>> explorer.case.truth["slip"]["L4"]["meyerding_grade"]
         2
-        >>> explorer.widget                    # display it in a notebook
+        >>> type(explorer.widget).__name__     # display it in a notebook: explorer.widget
+        'VBox'
     """
 
     def __init__(self, seed: int = 0, shape=(128, 128, 176), spacing: float = 1.25):

@@ -53,7 +53,8 @@ class XrayPanel:
         >>> panel.set(slip=35, level="L5")
         >>> panel.result["report"].slips["L5"]["meyerding_grade"]
         2
-        >>> panel.widget
+        >>> type(panel.widget).__name__  # display it in a notebook: panel.widget
+        'VBox'
     """
 
     def __init__(self, seed: int = 3, slip: float = 30.0, level: str = "L4", fracture: float = 0.0, cobb: float = 0.0,

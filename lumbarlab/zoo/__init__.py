@@ -16,8 +16,13 @@ Command line: ``lumbarlab zoo list | verify [NAME] | train NAME``.
 
 Example:
     >>> from lumbarlab import zoo
+    >>> from lumbarlab.phantom.fast2d import lateral_radiographs
     >>> model = zoo.load("xray-vertebrae")          # checked against the manifest's sha256
+    >>> import numpy as np
+    >>> images = np.stack([r.image for r in lateral_radiographs(2, seed=5, size=256)])
     >>> masks = zoo.predictor("xray-vertebrae")(images)
+    >>> masks.shape, sorted(set(masks.ravel().tolist()))   # background, bodies, sacrum
+    ((2, 256, 256), [0, 1, 2])
 """
 
 from lumbarlab.zoo.recipes import RECIPES, Recipe, resolve
