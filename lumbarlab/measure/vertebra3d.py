@@ -372,6 +372,9 @@ def vertebra_geometry(labels: Volume, value: int, name: str = "vertebra", axis: 
     frame = frame.moved(np.array([(uu[cols.min()] + uu[cols.max()]) / 2, 0.0, 0.0]))
     width = float(uu[cols.max()] - uu[cols.min()]) + 0.5
     geo = _corners_in_band(fine, frame, wall, extent, band, name)
+    if min(geo.depth, width) < 15.0:  # adult thoracolumbar bodies are 25–55 mm across (Panjabi et al., Spine 1992)
+        raise LumbarLabError(f"{name}: its body measures {geo.depth:.0f} × {width:.0f} mm (front to back × side to "
+                             "side), too small for a vertebral body; the label holds a fragment or another structure.")
     geo.width = width
     geo.foramen = closed
     geo.truncated = _touches_edge(labels, full, frame, geo)
@@ -388,7 +391,7 @@ def _separating_line(x: np.ndarray, y: np.ndarray, inside: np.ndarray, inside_be
     slices, loosely where it runs along thick slices. The slope taken is the mean of a normal prior
     (``prior`` ± ``prior_sd``) restricted to [lo, hi] — the posterior mean when every consistent line is
     equally likely — and the line is then centred in the gap (the widest margin). Real masks are not exactly
-    separable: the least total violation (mm) found first is the budget the bounds keep to. Four small
+    separable: the least total violation (mm) found first is the budget the bounds keep to. Three small
     linear programmes. Returns (a, b, the least violation per point in mm, the margin in mm: how far the line
     could move across before it met a voxel centre — the surface's uncertainty at that slope) or None.
     """
@@ -431,11 +434,23 @@ def _separating_line(x: np.ndarray, y: np.ndarray, inside: np.ndarray, inside_be
 
         b = float(truncnorm.mean((b_lo - prior) / prior_sd, (b_hi - prior) / prior_sd, loc=prior, scale=prior_sd))
         b = float(np.clip(b, b_lo, b_hi)) if np.isfinite(b) else float(np.clip(prior, b_lo, b_hi))
-    centred = solve(np.concatenate([[0.0, 0.0, -1.0], np.ones(n)]), [(None, None), (b, b), (0.0, 10.0)] + [(0.0, None)] * n)
-    if centred is None:
-        return None
-    a = float(centred[0])
-    return a - b * x0, b, float(best[3:].sum()) / n, float(centred[2])
+    a, margin = _centred_offset(y - b * x, s)
+    return a, b, float(best[3:].sum()) / n, margin
+
+
+def _centred_offset(r: np.ndarray, s: np.ndarray) -> tuple[float, float]:
+    """The offset a of a line of fixed slope (``r`` = y − b·x per point; ``s`` +1 where the point must lie above
+    the line, −1 below): half-way across the gap between the two sides, and half that gap (the margin); where
+    the sides overlap, the middle of the offsets that leave the least total violation, and margin 0. Unique,
+    whatever the order of the points."""
+    below, above = r[s < 0], r[s > 0]
+    lo, hi = float(below.max()), float(above.min())
+    if lo <= hi:
+        return (lo + hi) / 2, (hi - lo) / 2
+    cand = np.unique(np.concatenate([below, above]))
+    cost = np.maximum(below[None, :] - cand[:, None], 0).sum(1) + np.maximum(cand[:, None] - above[None, :], 0).sum(1)
+    best = cand[cost <= cost.min() + 1e-9]
+    return float(best.min() + best.max()) / 2, 0.0
 
 
 def _corners_in_band(mask: Volume, frame: VertebraFrame, wall: float, extent: np.ndarray, band: float,

@@ -21,7 +21,7 @@ __all__ = ["XrayPanel", "analyse"]
 _SEG_COLOURS = np.array([[0, 0, 0], [80, 200, 255], [255, 170, 60]], np.float32)
 
 
-def analyse(image: np.ndarray, models: dict, spacing=(1.0, 1.0)) -> dict:
+def analyse(image: np.ndarray, models: dict, spacing: tuple[float, float] | None = (1.0, 1.0)) -> dict:
     """Run the three zoo models on one (256, 256) image; returns probabilities, Grad-CAM, corners,
     the lateral report and the segmentation."""
     import torch
@@ -172,7 +172,9 @@ class XrayPanel:
             if upload is None:
                 return
             name, image = upload
-            result = analyse(image, self.models, (1.0, 1.0))  # analyse first: a failure keeps the old case
+            # analyse first: a failure keeps the old case. The image was resized to the model's grid, so its
+            # pixels have no known size: lengths stay in pixels (the panel shows ratios and angles only)
+            result = analyse(image, self.models, None)
             self.image, self.spacing, self.truth_corners, self.truth = image, (1.0, 1.0), None, {}
             self.ap_view.value, self.ap_text.value = b"", "<p>AP view: phantom cases only.</p>"
             self.source = f"upload {name} (resized to {self.size}²; lengths in pixels)"
