@@ -139,6 +139,11 @@ def _reslice(volume: Volume, frame: VertebraFrame, lo: np.ndarray, hi: np.ndarra
     return resample(volume, shape, tuple(step), tuple(frame.to_world(lo)), frame.axes, order=order)
 
 
+def _box_corners(extent: np.ndarray) -> np.ndarray:
+    """The eight corners of a box given as [[lo_u, lo_v, lo_w], [hi_u, hi_v, hi_w]]."""
+    return np.array([[x, y, z] for x in extent[:, 0] for y in extent[:, 1] for z in extent[:, 2]])
+
+
 def _local_axes(grid: Volume, frame: VertebraFrame) -> list[np.ndarray]:
     """Local u, v, w coordinates (mm) of a frame-aligned grid's voxel centres along each axis."""
     lo = frame.to_local(grid.origin)
@@ -235,8 +240,7 @@ def _coarse_body(mask: Volume, frame: VertebraFrame, name: str) -> tuple[Vertebr
     moved = VertebraFrame(frame.to_world(centre), axes)
     # the wall point and the extent's corners, expressed in the new frame
     wall_pt = frame.to_world(np.array([uf if uf is not None else centre[0], wall, centre[2]]))
-    corners = frame.to_world(np.array([[x, y, z] for x in extent[:, 0] for y in extent[:, 1] for z in extent[:, 2]]))
-    new = moved.to_local(corners)
+    new = moved.to_local(frame.to_world(_box_corners(extent)))
     return moved, float(moved.to_local(wall_pt)[1]), hole is not None, np.stack([new.min(0), new.max(0)])
 
 
@@ -274,9 +278,9 @@ def _plane_normal(u: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray | N
     return n / np.linalg.norm(n)
 
 
-def _refine_axis(mask: Volume, frame: VertebraFrame, wall: float, extent: np.ndarray, step: float) -> tuple[VertebraFrame, np.ndarray]:
+def _refine_axis(mask: Volume, frame: VertebraFrame, wall: float, extent: np.ndarray, step: float) -> VertebraFrame:
     """Step 3: fit both endplates of the body resampled at ``step`` mm; returns the frame turned so that w
-    bisects their normals (origin kept) and the body's occupancy grid used."""
+    bisects their normals (origin kept)."""
     lo = np.array([extent[0, 0] - 3.0, wall - 3.0, extent[0, 2] - 4.0])
     hi = np.array([extent[1, 0] + 3.0, extent[1, 1] + 3.0, extent[1, 2] + 4.0])
     grid = _reslice(mask, frame, lo, hi, step, order=1)
@@ -292,10 +296,10 @@ def _refine_axis(mask: Volume, frame: VertebraFrame, wall: float, extent: np.nda
     n_top = _plane_normal(ug[interior], vg[interior], top[interior])
     n_bot = _plane_normal(ug[interior], vg[interior], bottom[interior])
     if n_top is None or n_bot is None:
-        return frame, occ
+        return frame
     axis_local = n_top + n_bot
     w = frame.axes @ (axis_local / np.linalg.norm(axis_local))
-    return VertebraFrame.from_axis(frame.origin, w, frame.v), occ
+    return VertebraFrame.from_axis(frame.origin, w, frame.v)
 
 
 def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
@@ -312,6 +316,20 @@ def _intersect(wall: tuple[float, float], plate: tuple[float, float]) -> np.ndar
     (al, be), (ga, de) = wall, plate
     v = (al + be * ga) / (1.0 - be * de)
     return np.array([v, ga + de * v])
+
+
+def _centre_left_right(mask: Volume, frame: VertebraFrame, wall: float, extent: np.ndarray,
+                       name: str) -> tuple[VertebraFrame, float]:
+    """The frame moved to the body's left-right middle at mid-height, and the body's width there (mm)."""
+    lo = np.array([extent[0, 0] - 3.0, wall - 3.0, -1.0])
+    hi = np.array([extent[1, 0] + 3.0, extent[1, 1] + 3.0, 1.0])
+    grid = _reslice(mask, frame, lo, hi, 0.5, order=1)
+    uu, vv, ww = _local_axes(grid, frame)
+    mid = (np.asarray(grid.array)[:, :, int(np.argmin(np.abs(ww)))] >= 0.5) & (vv[None, :] > wall + 1.0)
+    if not mid.any():
+        raise LumbarLabError(f"{name}: the body has no cross-section at mid-height; check the label map.")
+    cols = np.nonzero(mid.any(axis=1))[0]
+    return frame.moved(np.array([(uu[cols.min()] + uu[cols.max()]) / 2, 0.0, 0.0])), float(uu[cols.max()] - uu[cols.min()]) + 0.5
 
 
 def vertebra_geometry(labels: Volume, value: int, name: str = "vertebra", axis: np.ndarray | None = None,
@@ -352,25 +370,13 @@ def vertebra_geometry(labels: Volume, value: int, name: str = "vertebra", axis: 
         raise failure  # type: ignore[misc]
     frame, wall, closed, extent = found
     fine = mask.with_array(mask.array.astype(np.float32))
-    for _ in range(2):
-        wall_world = frame.to_world([0.0, wall, 0.0])
-        corners = frame.to_world(np.array([[x, y, z] for x in extent[:, 0] for y in extent[:, 1] for z in extent[:, 2]]))
-        frame, occ = _refine_axis(fine, frame, wall, extent, 0.5)
+    for _ in range(2):  # each endplate fit sharpens the next
+        wall_world, corners = frame.to_world([0.0, wall, 0.0]), frame.to_world(_box_corners(extent))
+        frame = _refine_axis(fine, frame, wall, extent, 0.5)
         wall = float(frame.to_local(wall_world)[1])
         new = frame.to_local(corners)
         extent = np.stack([new.min(0), new.max(0)])
-    # centre the band on the body's left-right middle at mid-height
-    grid_lo = np.array([extent[0, 0] - 3.0, wall - 3.0, extent[0, 2] - 4.0])
-    grid = _reslice(fine, frame, grid_lo, np.array([extent[1, 0] + 3.0, extent[1, 1] + 3.0, extent[1, 2] + 4.0]),
-                    0.5, order=1)
-    uu, vv, ww = _local_axes(grid, frame)
-    mid = np.asarray(grid.array)[:, :, int(np.argmin(np.abs(ww)))] >= 0.5
-    mid &= vv[None, :] > wall + 1.0
-    if not mid.any():
-        raise LumbarLabError(f"{name}: the body has no cross-section at mid-height; check the label map.")
-    cols = np.nonzero(mid.any(axis=1))[0]
-    frame = frame.moved(np.array([(uu[cols.min()] + uu[cols.max()]) / 2, 0.0, 0.0]))
-    width = float(uu[cols.max()] - uu[cols.min()]) + 0.5
+    frame, width = _centre_left_right(fine, frame, wall, extent, name)
     geo = _corners_in_band(fine, frame, wall, extent, band, name)
     if min(geo.depth, width) < 15.0:  # adult thoracolumbar bodies are 25–55 mm across (Panjabi et al., Spine 1992)
         raise LumbarLabError(f"{name}: its body measures {geo.depth:.0f} × {width:.0f} mm (front to back × side to "
@@ -453,14 +459,40 @@ def _centred_offset(r: np.ndarray, s: np.ndarray) -> tuple[float, float]:
     return float(best.min() + best.max()) / 2, 0.0
 
 
-def _corners_in_band(mask: Volume, frame: VertebraFrame, wall: float, extent: np.ndarray, band: float,
-                     name: str) -> VertebraGeometry:
-    """Step 4: corners and heights in the mid-sagittal band of ``frame``: a resampled section finds the
-    body's outline roughly, then the walls and endplates are fitted to the mask's own boundary samples."""
-    sv = sw = 0.25
-    lo = np.array([-band, wall - 45.0, extent[0, 2] - 4.0])
+@dataclass
+class _Section:
+    """The mid-sagittal band resampled at 0.25 mm: its mean occupancy (v × w), the body's outline along each
+    column (top, bottom) and row (anterior, posterior), and the body's centre row/column."""
+
+    vv: np.ndarray
+    ww: np.ndarray
+    occupancy: np.ndarray
+    top: np.ndarray
+    bottom: np.ndarray
+    anterior: np.ndarray
+    posterior: np.ndarray
+    jc: int
+    kc: int
+
+    @property
+    def height(self) -> float:
+        return float(self.top[self.jc] - self.bottom[self.jc])
+
+    @property
+    def mid_height(self) -> float:
+        return float(self.top[self.jc] + self.bottom[self.jc]) / 2
+
+    def mid_rows(self, fraction: float = 0.3) -> np.ndarray:
+        """The rows within ``fraction`` of the height of the body's mid-height (away from the endplates)."""
+        return np.abs(self.ww - self.mid_height) <= fraction * self.height
+
+
+def _section(mask: Volume, frame: VertebraFrame, wall: float, extent: np.ndarray, band: float, name: str) -> _Section:
+    """The band's resampled section and the body's rough outline in it (to 0.25 mm, the grid's staircase)."""
+    step = 0.25
+    lo = np.array([-band, wall - 45.0, extent[0, 2] - 4.0])  # 45 mm behind the wall: the lamina too
     hi = np.array([band, extent[1, 1] + 3.0, extent[1, 2] + 4.0])
-    grid = _reslice(mask, frame, lo, hi, (0.5, sv, sw), order=1)
+    grid = _reslice(mask, frame, lo, hi, (0.5, step, step), order=1)
     _, vv, ww = _local_axes(grid, frame)
     full = np.asarray(grid.array, dtype=np.float32).mean(axis=0)  # (v, w): the band's mean occupancy
     body = full.copy()
@@ -474,78 +506,44 @@ def _corners_in_band(mask: Volume, frame: VertebraFrame, wall: float, extent: np
     body = np.where(lab == keep, body, np.minimum(body, 0.49))
     ys, zs = np.nonzero(lab == keep)
     jc, kc = int(round(ys.mean())), int(round(zs.mean()))
-    top = _crossings(body, kc, sw, ww, +1)  # per v column
-    bottom = _crossings(body, kc, sw, ww, -1)
-    ant = _crossings(body.T, jc, sv, vv, +1)  # per w row
-    post = _crossings(body.T, jc, sv, vv, -1)
-    height_c, depth_c = top[jc] - bottom[jc], ant[kc] - post[kc]
-    if not (np.isfinite(height_c) and np.isfinite(depth_c)) or height_c < 3.0 or depth_c < 5.0:
+    sec = _Section(vv, ww, full, _crossings(body, kc, step, ww, +1), _crossings(body, kc, step, ww, -1),
+                   _crossings(body.T, jc, step, vv, +1), _crossings(body.T, jc, step, vv, -1), jc, kc)
+    depth = sec.anterior[kc] - sec.posterior[kc]
+    if not (np.isfinite(sec.height) and np.isfinite(depth)) or sec.height < 3.0 or depth < 5.0:
         raise LumbarLabError(f"{name}: the body's mid-sagittal section is too small to measure "
-                             f"({height_c:.1f} × {depth_c:.1f} mm).")
-    wmid = (top[jc] + bottom[jc]) / 2
-    rows = np.abs(ww - wmid) <= 0.3 * height_c
-    # the mask's own voxel centres near each wall and endplate, inside or outside, in the frame (u, v, w)
+                             f"({sec.height:.1f} × {depth:.1f} mm).")
+    return sec
+
+
+def _voxel_centres(mask: Volume, frame: VertebraFrame, band: float, wall: float) -> tuple[np.ndarray, ...]:
+    """(v, w, inside) of the mask's voxel centres in the band, in front of the foramen."""
     idx = np.indices(mask.shape).reshape(3, -1).T
     loc = frame.to_local(mask.index_to_world(idx))
-    inside_all = np.asarray(mask.array).reshape(-1) > 0
+    inside = np.asarray(mask.array).reshape(-1) > 0
     sel = (np.abs(loc[:, 0]) <= band) & (loc[:, 1] >= wall - 3.0)
-    pv, pw, pin = loc[sel, 1], loc[sel, 2], inside_all[sel]
-    top_at = np.interp(pv, vv, np.where(np.isfinite(top), top, np.nan))
-    bottom_at = np.interp(pv, vv, np.where(np.isfinite(bottom), bottom, np.nan))
-    vp0, va0 = float(np.nanmedian(post[rows])), float(np.nanmedian(ant[rows]))
-    wall_rows = np.abs(pw - wmid) <= 0.3 * height_c
-    walls, margins = {}, {}
-    for side, v0, below, prof in (("posterior", vp0, False, post), ("anterior", va0, True, ant)):
-        pick = wall_rows & (np.abs(pv - v0) <= 4.0)
-        prior = (_line(ww[rows], prof[rows]) or (0.0, 0.0))[1]
+    return loc[sel, 1], loc[sel, 2], inside[sel]
+
+
+def _corners_in_band(mask: Volume, frame: VertebraFrame, wall: float, extent: np.ndarray, band: float,
+                     name: str) -> VertebraGeometry:
+    """Step 4: corners and heights in the mid-sagittal band of ``frame``: a resampled section finds the body's
+    outline roughly, then the walls and endplates are fitted to the mask's own voxel centres and intersected."""
+    sec = _section(mask, frame, wall, extent, band, name)
+    pv, pw, pin = _voxel_centres(mask, frame, band, wall)
+    rows = sec.mid_rows()
+    margins: dict = {}
+    walls = {}
+    for side, prof, below in (("posterior", sec.posterior, False), ("anterior", sec.anterior, True)):
+        pick = (np.abs(pw - sec.mid_height) <= 0.3 * sec.height) & (np.abs(pv - float(np.nanmedian(prof[rows]))) <= 4.0)
+        prior = (_line(sec.ww[rows], prof[rows]) or (0.0, 0.0))[1]
         fit = _separating_line(pw[pick], pv[pick], pin[pick], inside_below=below, prior=prior)
         if fit is None:
             raise LumbarLabError(f"{name}: the {side} wall of the body cannot be fitted.")
-        walls[side] = fit[:2]
-        margins[side] = fit[3]
-    vp, va = walls["posterior"][0] + walls["posterior"][1] * wmid, walls["anterior"][0] + walls["anterior"][1] * wmid
-    depth = va - vp
-    margin = max(1.5, 0.6 * max(mask.spacing))  # corners are rounded, by anatomy and by the grid
-    # narrow (a central depression is V- or cup-shaped), but wide enough for thick slices to cross it
-    vmid, half_mid = (vp + va) / 2, max(1.25, 0.04 * depth, 0.8 * max(mask.spacing))
-    # each half of an endplate, from the rim's margin to near the centre, is fitted as one line: long enough
-    # to cross several thick slices; a concave endplate bends the line by about a sixth of its depth
-    strips = {"posterior": (vp + margin, vmid - 0.1 * depth), "anterior": (vmid + 0.1 * depth, va - margin),
-              "middle": (vmid - half_mid, vmid + half_mid)}
-    # Where the voxels leave a line's slope open, it takes the slope of the whole endplate (the resampled
-    # outline's, rim to rim: a staircase, but one whose steps average out over the full depth).
-    inner = (vv >= vp + margin) & (vv <= va - margin)
-    overall = {"superior": (_line(vv[inner], top[inner]) or (0.0, 0.0))[1],
-               "inferior": (_line(vv[inner], bottom[inner]) or (0.0, 0.0))[1]}
-    rim = 0.35 * depth
-    lines = {}
-    post_rim = (pv >= vp + margin) & (pv <= vp + margin + rim)
-    ant_rim = (pv >= va - margin - rim) & (pv <= va - margin)
-    for plate, near, below in (("superior", np.abs(pw - top_at) <= 4.0, True),
-                               ("inferior", np.abs(pw - bottom_at) <= 4.0, False)):
-        def fit(where, near=near, below=below, plate=plate):
-            pick = near & where
-            return _separating_line(pv[pick], pw[pick], pin[pick], inside_below=below, prior=overall[plate])
-
-        def strip(side):
-            return (pv >= strips[side][0]) & (pv <= strips[side][1])
-
-        # An endplate is first fitted as one line through both rims (the ring apophysis; the more slices it
-        # crosses the better its slope is pinned); when the voxels refuse one line (a depressed, biconcave
-        # endplate) each half gets its own.
-        both = fit(post_rim | ant_rim)
-        for side in ("posterior", "anterior"):
-            line = both if both is not None and both[2] <= 0.02 else fit(strip(side))
-            if line is None:
-                raise LumbarLabError(f"{name}: the {plate} endplate near the {side} wall cannot be fitted.")
-            lines[plate, side] = line[:2]
-            margins[plate, side] = line[3]
-        middle = fit(strip("middle"))
-        if middle is None:
-            raise LumbarLabError(f"{name}: the {plate} endplate's middle cannot be fitted.")
-        lines[plate, "middle"] = middle[:2]
-        margins[plate, "middle"] = middle[3]
-    pts2 = {
+        walls[side], margins[side] = fit[:2], fit[3]
+    vp, va = (walls[side][0] + walls[side][1] * sec.mid_height for side in ("posterior", "anterior"))
+    depth, vmid = va - vp, (vp + va) / 2
+    lines = _endplate_lines(sec, pv, pw, pin, vp, va, max(mask.spacing), name, margins)
+    pts = {
         "superior_anterior": _intersect(walls["anterior"], lines["superior", "anterior"]),
         "superior_posterior": _intersect(walls["posterior"], lines["superior", "posterior"]),
         "inferior_posterior": _intersect(walls["posterior"], lines["inferior", "posterior"]),
@@ -553,27 +551,69 @@ def _corners_in_band(mask: Volume, frame: VertebraFrame, wall: float, extent: np
     }
     for plate in ("superior", "inferior"):
         a, b = lines[plate, "middle"]
-        pts2[f"{plate}_middle"] = np.array([vmid, a + b * vmid])
-    heights = {
-        "anterior": float(np.linalg.norm(pts2["superior_anterior"] - pts2["inferior_anterior"])),
-        "middle": float(pts2["superior_middle"][1] - pts2["inferior_middle"][1]),
-        "posterior": float(np.linalg.norm(pts2["superior_posterior"] - pts2["inferior_posterior"])),
-    }
-    # the bony canal: from the posterior wall back to the next bone (the lamina) at the midline
-    gaps = []
-    for k in np.flatnonzero(rows):
-        behind = (vv < post[k] - 0.5) & (full[:, k] >= 0.5)
-        if np.isfinite(post[k]) and behind.any():
-            gaps.append(post[k] - vv[behind].max() - sv / 2)
-    canal = float(np.median(gaps)) if len(gaps) >= 3 else None
+        pts[f"{plate}_middle"] = np.array([vmid, a + b * vmid])
     geo = VertebraGeometry(name, frame)
-    geo.corners = {k: frame.to_world(np.array([0.0, p[0], p[1]])) for k, p in pts2.items()}
-    geo.heights, geo.depth, geo.posterior_wall, geo.bony_canal_ap = heights, float(depth), float(vp), canal
+    geo.corners = {k: frame.to_world(np.array([0.0, p[0], p[1]])) for k, p in pts.items()}
+    geo.heights = {
+        "anterior": float(np.linalg.norm(pts["superior_anterior"] - pts["inferior_anterior"])),
+        "middle": float(pts["superior_middle"][1] - pts["inferior_middle"][1]),
+        "posterior": float(np.linalg.norm(pts["superior_posterior"] - pts["inferior_posterior"])),
+    }
     geo.uncertainty = {side: float(margins["superior", side] + margins["inferior", side])
                        for side in ("anterior", "middle", "posterior")}
-    geo.section = full
-    geo.section_extent = (float(vv[0]), float(vv[-1]), float(ww[0]), float(ww[-1]))
+    geo.depth, geo.posterior_wall, geo.bony_canal_ap = float(depth), float(vp), _bony_canal(sec)
+    geo.section = sec.occupancy
+    geo.section_extent = (float(sec.vv[0]), float(sec.vv[-1]), float(sec.ww[0]), float(sec.ww[-1]))
     return geo
+
+
+def _endplate_lines(sec: _Section, pv: np.ndarray, pw: np.ndarray, pin: np.ndarray, vp: float, va: float,
+                    coarsest: float, name: str, margins: dict) -> dict:
+    """Lines w = a + b·v of both endplates near each wall and in the middle, fitted to the voxel centres; the
+    margin of each goes into ``margins``."""
+    depth, vmid = va - vp, (vp + va) / 2
+    margin = max(1.5, 0.6 * coarsest)  # corners are rounded, by anatomy and by the grid
+    # narrow (a central depression is V- or cup-shaped), but wide enough for thick slices to cross it
+    half_mid = max(1.25, 0.04 * depth, 0.8 * coarsest)
+    # each half of an endplate, from the rim's margin to near the centre, is fitted as one line: long enough
+    # to cross several thick slices; a concave endplate bends the line by about a sixth of its depth
+    strips = {"posterior": (vp + margin, vmid - 0.1 * depth), "anterior": (vmid + 0.1 * depth, va - margin),
+              "middle": (vmid - half_mid, vmid + half_mid)}
+    rims = (((pv >= vp + margin) & (pv <= vp + margin + 0.35 * depth))
+            | ((pv >= va - margin - 0.35 * depth) & (pv <= va - margin)))
+    # where the voxels leave a line's slope open, it takes the slope of the whole endplate (the resampled
+    # outline's, rim to rim: a staircase, but one whose steps average out over the full depth)
+    inner = (sec.vv >= vp + margin) & (sec.vv <= va - margin)
+    lines = {}
+    for plate, profile, below in (("superior", sec.top, True), ("inferior", sec.bottom, False)):
+        overall = (_line(sec.vv[inner], profile[inner]) or (0.0, 0.0))[1]
+        near = np.abs(pw - np.interp(pv, sec.vv, profile)) <= 4.0
+
+        def fit(where, near=near, below=below, overall=overall):
+            pick = near & where
+            return _separating_line(pv[pick], pw[pick], pin[pick], inside_below=below, prior=overall)
+
+        # One line through both rims first (the ring apophysis; the more slices it crosses the better its slope
+        # is pinned); when the voxels refuse one line (a depressed, biconcave endplate) each half gets its own.
+        both = fit(rims)
+        for side in ("posterior", "anterior", "middle"):
+            in_strip = (pv >= strips[side][0]) & (pv <= strips[side][1])
+            line = both if side != "middle" and both is not None and both[2] <= 0.02 else fit(in_strip)
+            if line is None:
+                raise LumbarLabError(f"{name}: the {plate} endplate cannot be fitted near its {side} part.")
+            lines[plate, side], margins[plate, side] = line[:2], line[3]
+    return lines
+
+
+def _bony_canal(sec: _Section) -> float | None:
+    """AP distance (mm) from the body's posterior wall back to the next bone (the lamina) at the midline, the
+    median over the rows around mid-height; None without a lamina in the band."""
+    gaps = []
+    for k in np.flatnonzero(sec.mid_rows()):
+        behind = (sec.vv < sec.posterior[k] - 0.5) & (sec.occupancy[:, k] >= 0.5)
+        if np.isfinite(sec.posterior[k]) and behind.any():
+            gaps.append(sec.posterior[k] - sec.vv[behind].max() - (sec.vv[1] - sec.vv[0]) / 2)
+    return float(np.median(gaps)) if len(gaps) >= 3 else None
 
 
 def _touches_edge(labels: Volume, full: np.ndarray, frame: VertebraFrame, geo: VertebraGeometry) -> bool:
