@@ -116,8 +116,9 @@ class LabelMapReport(Record):
 
     ``vertebrae`` maps a level to its entry: ``centroid_mm`` (the whole label's), ``body_centre_mm``,
     ``truncated``, and when measured ``anterior/middle/posterior_height_mm`` (with ``height_uncertainty_mm``, how
-    far the voxels leave the worst of them free: near the slice spacing when the endplates lie along thick
-    slices), ``height_loss_percent``,
+    far the voxels let the worst of them slide: near the slice spacing when the endplates lie along thick
+    slices; it leaves out a slope the voxels cannot pin, which deformed endplates on thick slices can add),
+    ``height_loss_percent``,
     ``genant_grade``, ``canal_ap_mm`` (with ``canal_source``), ``trabecular_hu`` and ``bone_density``; a level
     that could not be measured carries ``error`` (or, when the image's edge cuts it, ``note``) instead, and the
     others are still reported.

@@ -107,9 +107,10 @@ class VertebraGeometry:
         bony_canal_ap: AP distance (mm) from the posterior wall to the lamina at the midline, or None.
         section: the mid-sagittal band's occupancy (v × w, 0–1) and ``section_extent`` (v0, v1, w0, w1) mm.
         truncated: the body reaches the edge of the image (heights are then not reported by the report).
-        uncertainty: per height, how far (mm) its two endplates could each move before meeting a voxel centre
-            of the other side, added up: about the slice spacing when the endplates lie along thick slices,
-            a fraction of a millimetre when they cross them.
+        uncertainty: per height, how far (mm) its two endplate lines could each slide before meeting a voxel
+            centre of the other side, added up: about the slice spacing when the endplates lie along thick
+            slices, a fraction of a millimetre when they cross them. It does not count a slope the voxels leave
+            open, which matters for deformed (wedged, depressed) endplates on thick slices.
     """
 
     level: str
@@ -387,8 +388,26 @@ def vertebra_geometry(labels: Volume, value: int, name: str = "vertebra", axis: 
     return geo
 
 
+@dataclass(frozen=True)
+class _Fit:
+    """A line y = a + b·x fitted to inside/outside voxel centres: its least violation per point (mm), its margin
+    (mm it could slide before meeting a centre of the other side), half the range of slopes the voxels allow,
+    and the centre x0 of the points it was fitted to."""
+
+    a: float
+    b: float
+    violation: float
+    margin: float
+    slope_spread: float
+    x0: float
+
+    def line(self) -> tuple[float, float]:
+        return self.a, self.b
+
+
+
 def _separating_line(x: np.ndarray, y: np.ndarray, inside: np.ndarray, inside_below: bool,
-                     prior: float = 0.0, prior_sd: float = 0.3) -> tuple[float, float, float, float] | None:
+                     prior: float = 0.0, prior_sd: float = 0.3) -> _Fit | None:
     """The line y = a + b·x that separates a mask's inside voxel centres from its outside ones.
 
     A label map is a point sample of the true surface — a voxel is inside when its centre is — so the surface
@@ -398,8 +417,7 @@ def _separating_line(x: np.ndarray, y: np.ndarray, inside: np.ndarray, inside_be
     (``prior`` ± ``prior_sd``) restricted to [lo, hi] — the posterior mean when every consistent line is
     equally likely — and the line is then centred in the gap (the widest margin). Real masks are not exactly
     separable: the least total violation (mm) found first is the budget the bounds keep to. Three small
-    linear programmes. Returns (a, b, the least violation per point in mm, the margin in mm: how far the line
-    could move across before it met a voxel centre — the surface's uncertainty at that slope) or None.
+    linear programmes. Returns a :class:`_Fit` (None with too few points on either side).
     """
     from scipy.optimize import linprog
 
@@ -441,7 +459,7 @@ def _separating_line(x: np.ndarray, y: np.ndarray, inside: np.ndarray, inside_be
         b = float(truncnorm.mean((b_lo - prior) / prior_sd, (b_hi - prior) / prior_sd, loc=prior, scale=prior_sd))
         b = float(np.clip(b, b_lo, b_hi)) if np.isfinite(b) else float(np.clip(prior, b_lo, b_hi))
     a, margin = _centred_offset(y - b * x, s)
-    return a, b, float(best[3:].sum()) / n, margin
+    return _Fit(a, b, float(best[3:].sum()) / n, margin, (b_hi - b_lo) / 2, x0)
 
 
 def _centred_offset(r: np.ndarray, s: np.ndarray) -> tuple[float, float]:
@@ -531,7 +549,6 @@ def _corners_in_band(mask: Volume, frame: VertebraFrame, wall: float, extent: np
     sec = _section(mask, frame, wall, extent, band, name)
     pv, pw, pin = _voxel_centres(mask, frame, band, wall)
     rows = sec.mid_rows()
-    margins: dict = {}
     walls = {}
     for side, prof, below in (("posterior", sec.posterior, False), ("anterior", sec.anterior, True)):
         pick = (np.abs(pw - sec.mid_height) <= 0.3 * sec.height) & (np.abs(pv - float(np.nanmedian(prof[rows]))) <= 4.0)
@@ -539,10 +556,11 @@ def _corners_in_band(mask: Volume, frame: VertebraFrame, wall: float, extent: np
         fit = _separating_line(pw[pick], pv[pick], pin[pick], inside_below=below, prior=prior)
         if fit is None:
             raise LumbarLabError(f"{name}: the {side} wall of the body cannot be fitted.")
-        walls[side], margins[side] = fit[:2], fit[3]
+        walls[side] = fit.line()
     vp, va = (walls[side][0] + walls[side][1] * sec.mid_height for side in ("posterior", "anterior"))
     depth, vmid = va - vp, (vp + va) / 2
-    lines = _endplate_lines(sec, pv, pw, pin, vp, va, max(mask.spacing), name, margins)
+    fits = _endplate_lines(sec, pv, pw, pin, vp, va, max(mask.spacing), name)
+    lines = {key: fit.line() for key, fit in fits.items()}
     pts = {
         "superior_anterior": _intersect(walls["anterior"], lines["superior", "anterior"]),
         "superior_posterior": _intersect(walls["posterior"], lines["superior", "posterior"]),
@@ -559,7 +577,7 @@ def _corners_in_band(mask: Volume, frame: VertebraFrame, wall: float, extent: np
         "middle": float(pts["superior_middle"][1] - pts["inferior_middle"][1]),
         "posterior": float(np.linalg.norm(pts["superior_posterior"] - pts["inferior_posterior"])),
     }
-    geo.uncertainty = {side: float(margins["superior", side] + margins["inferior", side])
+    geo.uncertainty = {side: float(fits["superior", side].margin + fits["inferior", side].margin)
                        for side in ("anterior", "middle", "posterior")}
     geo.depth, geo.posterior_wall, geo.bony_canal_ap = float(depth), float(vp), _bony_canal(sec)
     geo.section = sec.occupancy
@@ -568,9 +586,8 @@ def _corners_in_band(mask: Volume, frame: VertebraFrame, wall: float, extent: np
 
 
 def _endplate_lines(sec: _Section, pv: np.ndarray, pw: np.ndarray, pin: np.ndarray, vp: float, va: float,
-                    coarsest: float, name: str, margins: dict) -> dict:
-    """Lines w = a + b·v of both endplates near each wall and in the middle, fitted to the voxel centres; the
-    margin of each goes into ``margins``."""
+                    coarsest: float, name: str) -> dict[tuple[str, str], _Fit]:
+    """Lines w = a + b·v of both endplates near each wall and in the middle, fitted to the voxel centres."""
     depth, vmid = va - vp, (vp + va) / 2
     margin = max(1.5, 0.6 * coarsest)  # corners are rounded, by anatomy and by the grid
     # narrow (a central depression is V- or cup-shaped), but wide enough for thick slices to cross it
@@ -598,10 +615,10 @@ def _endplate_lines(sec: _Section, pv: np.ndarray, pw: np.ndarray, pin: np.ndarr
         both = fit(rims)
         for side in ("posterior", "anterior", "middle"):
             in_strip = (pv >= strips[side][0]) & (pv <= strips[side][1])
-            line = both if side != "middle" and both is not None and both[2] <= 0.02 else fit(in_strip)
+            line = both if side != "middle" and both is not None and both.violation <= 0.02 else fit(in_strip)
             if line is None:
                 raise LumbarLabError(f"{name}: the {plate} endplate cannot be fitted near its {side} part.")
-            lines[plate, side], margins[plate, side] = line[:2], line[3]
+            lines[plate, side] = line
     return lines
 
 
