@@ -4,8 +4,10 @@ TotalSegmentator's label values — each against the phantom's exact truth.
 
 Tolerances: 1.5 mm for a height (the issue's), 10 HU for trabecular bone. On thick slices an endplate that
 lies along the slices is only placed within about half a slice by its voxels, whatever the method; the
-report says so for each vertebra (``height_uncertainty_mm``), and such a height is held to that bound plus
-0.25 mm instead (the measured spread of every geometry is in benchmarks/bench_label_map.py).
+report gives, per vertebra, how far the voxels leave its heights free (``height_uncertainty_mm``), and such a
+height is held to that bound (+ 0.25 mm for nearest-neighbour resampling) instead — while the heights of a
+scan taken together must still be within 1.5 mm nine times in ten, with a mean error under 0.6 mm. The
+measured spread of every geometry is in benchmarks/bench_label_map.py.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ HEIGHT_MM, HU = 1.5, 10.0
 
 
 def _check_heights(report, case, levels=None) -> int:
-    """Every measured height against the truth; returns how many were checked."""
-    checked = 0
+    """Every measured height against the truth, one by one and together; returns how many were checked."""
+    errors = []
     for level, entry in report.vertebrae.items():
         if levels is not None and level not in levels:
             continue
@@ -42,8 +44,10 @@ def _check_heights(report, case, levels=None) -> int:
         for kind, truth in (("anterior", v.ha), ("middle", v.hm), ("posterior", v.hp)):
             got = entry[f"{kind}_height_mm"]
             assert abs(got - truth) <= bound, f"{level} {kind}: {got:.2f} vs truth {truth:.2f} (bound {bound:.2f} mm)"
-            checked += 1
-    return checked
+            errors.append(abs(got - truth))
+    if errors:
+        assert np.mean(np.array(errors) <= HEIGHT_MM) >= 0.9 and np.mean(errors) <= 0.6, np.round(errors, 2)
+    return len(errors)
 
 
 @pytest.fixture(scope="module")
@@ -194,13 +198,13 @@ def test_measure_cli_on_a_pir_anisotropic_whole_vertebra_export(tmp_path):
     out = json.loads(res.stdout)
     truth = json.loads((folder / "truth.json").read_text())
     assert out["orientation"] == "PIR" and sorted(out["spacing_mm"]) == [0.7, 0.7, 2.5]
-    checked = 0
+    errors = []
     for level, entry in out["vertebrae"].items():
         if entry["truncated"]:
             continue
-        bound = max(HEIGHT_MM, entry["height_uncertainty_mm"] + 0.25)
+        bound = max(HEIGHT_MM, entry["height_uncertainty_mm"])
         for kind, value in truth["vertebrae"][level]["heights_mm"].items():
             assert abs(entry[f"{kind}_height_mm"] - value) <= bound, (level, kind)
-            checked += 1
+            errors.append(abs(entry[f"{kind}_height_mm"] - value))
         assert entry["trabecular_hu"] == pytest.approx(140.0, abs=HU)
-    assert checked >= 9
+    assert len(errors) >= 9 and np.mean(np.array(errors) <= HEIGHT_MM) >= 0.9 and np.mean(errors) <= 0.6

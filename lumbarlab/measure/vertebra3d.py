@@ -107,10 +107,10 @@ class VertebraGeometry:
         bony_canal_ap: AP distance (mm) from the posterior wall to the lamina at the midline, or None.
         section: the mid-sagittal band's occupancy (v × w, 0–1) and ``section_extent`` (v0, v1, w0, w1) mm.
         truncated: the body reaches the edge of the image (heights are then not reported by the report).
-        uncertainty: per height, how far (mm) its two endplate lines could each slide before meeting a voxel
-            centre of the other side, added up: about the slice spacing when the endplates lie along thick
-            slices, a fraction of a millimetre when they cross them. It does not count a slope the voxels leave
-            open, which matters for deformed (wedged, depressed) endplates on thick slices.
+        uncertainty: per height, how far (mm) the voxels leave its two endplate points free, added up: half the
+            range of values there of every endplate line that keeps the inside and outside voxel centres apart
+            (slopes included) — about the slice spacing or more when the endplates lie along thick slices, a
+            fraction of a millimetre when they cross them.
     """
 
     level: str
@@ -392,7 +392,7 @@ def vertebra_geometry(labels: Volume, value: int, name: str = "vertebra", axis: 
 class _Fit:
     """A line y = a + b·x fitted to inside/outside voxel centres: its least violation per point (mm), its margin
     (mm it could slide before meeting a centre of the other side), half the range of slopes the voxels allow,
-    and the centre x0 of the points it was fitted to."""
+    the centre x0 of the points it was fitted to, and at chosen x how far the voxels leave its value free."""
 
     a: float
     b: float
@@ -400,14 +400,19 @@ class _Fit:
     margin: float
     slope_spread: float
     x0: float
+    free_at: dict = field(default_factory=dict)
 
     def line(self) -> tuple[float, float]:
         return self.a, self.b
 
+    def freedom(self, x: float) -> float:
+        """Half the range of values at ``x`` of the lines the voxels allow (mm); the margin where not computed."""
+        return self.free_at.get(float(x), self.margin)
+
 
 
 def _separating_line(x: np.ndarray, y: np.ndarray, inside: np.ndarray, inside_below: bool,
-                     prior: float = 0.0, prior_sd: float = 0.3) -> _Fit | None:
+                     prior: float = 0.0, prior_sd: float = 0.3, at: tuple[float, ...] = ()) -> _Fit | None:
     """The line y = a + b·x that separates a mask's inside voxel centres from its outside ones.
 
     A label map is a point sample of the true surface — a voxel is inside when its centre is — so the surface
@@ -417,7 +422,9 @@ def _separating_line(x: np.ndarray, y: np.ndarray, inside: np.ndarray, inside_be
     (``prior`` ± ``prior_sd``) restricted to [lo, hi] — the posterior mean when every consistent line is
     equally likely — and the line is then centred in the gap (the widest margin). Real masks are not exactly
     separable: the least total violation (mm) found first is the budget the bounds keep to. Three small
-    linear programmes. Returns a :class:`_Fit` (None with too few points on either side).
+    linear programmes, and two more for each x in ``at``: the lowest and highest value at x of any line the
+    voxels allow — half that range is how far the voxels leave the surface free there. Returns a
+    :class:`_Fit` (None with too few points on either side).
     """
     from scipy.optimize import linprog
 
@@ -459,7 +466,15 @@ def _separating_line(x: np.ndarray, y: np.ndarray, inside: np.ndarray, inside_be
         b = float(truncnorm.mean((b_lo - prior) / prior_sd, (b_hi - prior) / prior_sd, loc=prior, scale=prior_sd))
         b = float(np.clip(b, b_lo, b_hi)) if np.isfinite(b) else float(np.clip(prior, b_lo, b_hi))
     a, margin = _centred_offset(y - b * x, s)
-    return _Fit(a, b, float(best[3:].sum()) / n, margin, (b_hi - b_lo) / 2, x0)
+    free_at = {}
+    tight = (slack[None, :], float(best[3:].sum()) * 1.05 + 0.5)  # the ranges: at most 0.5 mm more violation
+    for xq in at:
+        objective = np.zeros(n + 3)
+        objective[0], objective[1] = 1.0, xq - x0  # the line's value at xq (in the centred coordinates)
+        low, high = solve(objective, free, tight), solve(-objective, free, tight)
+        if low is not None and high is not None:
+            free_at[float(xq)] = float((objective @ high - objective @ low) / 2)
+    return _Fit(a, b, float(best[3:].sum()) / n, margin, (b_hi - b_lo) / 2, x0, free_at)
 
 
 def _centred_offset(r: np.ndarray, s: np.ndarray) -> tuple[float, float]:
@@ -577,8 +592,9 @@ def _corners_in_band(mask: Volume, frame: VertebraFrame, wall: float, extent: np
         "middle": float(pts["superior_middle"][1] - pts["inferior_middle"][1]),
         "posterior": float(np.linalg.norm(pts["superior_posterior"] - pts["inferior_posterior"])),
     }
-    geo.uncertainty = {side: float(fits["superior", side].margin + fits["inferior", side].margin)
-                       for side in ("anterior", "middle", "posterior")}
+    at = {"anterior": va, "middle": vmid, "posterior": vp}
+    geo.uncertainty = {side: float(fits["superior", side].freedom(v) + fits["inferior", side].freedom(v))
+                       for side, v in at.items()}
     geo.depth, geo.posterior_wall, geo.bony_canal_ap = float(depth), float(vp), _bony_canal(sec)
     geo.section = sec.occupancy
     geo.section_extent = (float(sec.vv[0]), float(sec.vv[-1]), float(sec.ww[0]), float(sec.ww[-1]))
@@ -606,19 +622,28 @@ def _endplate_lines(sec: _Section, pv: np.ndarray, pw: np.ndarray, pin: np.ndarr
         overall = (_line(sec.vv[inner], profile[inner]) or (0.0, 0.0))[1]
         near = np.abs(pw - np.interp(pv, sec.vv, profile)) <= 4.0
 
-        def fit(where, near=near, below=below, overall=overall):
+        def fit(where, at, near=near, below=below, overall=overall):
             pick = near & where
-            return _separating_line(pv[pick], pw[pick], pin[pick], inside_below=below, prior=overall)
+            return _separating_line(pv[pick], pw[pick], pin[pick], inside_below=below, prior=overall, at=at)
 
         # One line through both rims first (the ring apophysis; the more slices it crosses the better its slope
         # is pinned); when the voxels refuse one line (a depressed, biconcave endplate) each half gets its own.
-        both = fit(rims)
-        for side in ("posterior", "anterior", "middle"):
-            in_strip = (pv >= strips[side][0]) & (pv <= strips[side][1])
-            line = both if side != "middle" and both is not None and both.violation <= 0.02 else fit(in_strip)
-            if line is None:
+        both = fit(rims, (vp, va))
+        halves = {}
+        for side, corner in (("posterior", vp), ("anterior", va)):
+            halves[side] = fit((pv >= strips[side][0]) & (pv <= strips[side][1]), (corner, vmid))
+            if halves[side] is None:
                 raise LumbarLabError(f"{name}: the {plate} endplate cannot be fitted near its {side} part.")
-            lines[plate, side] = line
+            lines[plate, side] = both if both is not None and both.violation <= 0.02 else halves[side]
+        # the middle point: where the two halves' lines meet the centre (exact for a straight or V-shaped
+        # endplate, a sixth of the depth of a cup-shaped one too deep); each half crosses many more slices
+        # than a narrow window at the centre would
+        p, a = halves["posterior"], halves["anterior"]
+        at_mid = (p.a + p.b * vmid + a.a + a.b * vmid) / 2
+        slope = (p.b + a.b) / 2
+        lines[plate, "middle"] = _Fit(at_mid - slope * vmid, slope, max(p.violation, a.violation),
+                                      (p.margin + a.margin) / 2, (p.slope_spread + a.slope_spread) / 2, vmid,
+                                      {float(vmid): (p.freedom(vmid) + a.freedom(vmid)) / 2})
     return lines
 
 
