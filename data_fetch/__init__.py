@@ -1,17 +1,27 @@
-"""Public lumbar spine datasets: a registry of sources with hashes and licences, download with hash
-checks, safe extraction and conversion into lumbarlab's layout.
+"""The former name of :mod:`lumbarlab.fetch`, kept importable while the design card names it.
 
-No code in lumbarlab downloads anything unless a user asks for a dataset::
-
-    lumbarlab fetch --list
-    lumbarlab fetch spider [--dest DIR] [--mirror URL]
-    lumbarlab fetch buu-lspine --from ~/Downloads/BUU-LSPINE.zip
-
-The converted folder (``index.json``, ``images/``, ``labels/``, ``landmarks/``) is what
-:mod:`lumbarlab.datasets` reads and what the lessons accept through their ``DATA`` parameter.
+``import data_fetch``, ``data_fetch.fetch(...)`` and ``from data_fetch.registry import DATASETS`` (likewise
+``convert``, ``transfer``) give lumbarlab.fetch's objects and modules; new code imports ``lumbarlab.fetch``.
 """
 
-from data_fetch.fetch import ManualStepRequired, fetch, format_table
-from data_fetch.registry import DATASETS, Dataset, RemoteFile, get
+import sys
 
-__all__ = ["DATASETS", "Dataset", "RemoteFile", "get", "fetch", "format_table", "ManualStepRequired"]
+from lumbarlab.fetch import (
+    DATASETS,
+    Dataset,
+    ManualStepRequired,
+    RemoteFile,
+    convert,
+    fetch,
+    format_table,
+    get,
+    install,
+    registry,
+    transfer,
+)
+
+for _name, _module in {"convert": convert, "install": install, "registry": registry, "transfer": transfer}.items():
+    sys.modules[f"{__name__}.{_name}"] = _module  # `from data_fetch.convert import …` finds the moved module
+
+__all__ = ["DATASETS", "Dataset", "RemoteFile", "get", "fetch", "format_table", "ManualStepRequired", "convert",
+           "install", "registry", "transfer"]

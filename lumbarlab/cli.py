@@ -191,7 +191,7 @@ def _cmd_measure(args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
-    from data_fetch import ManualStepRequired, fetch, format_table, get
+    from lumbarlab.fetch import ManualStepRequired, fetch, format_table, get
 
     if args.list or not args.name:
         print(format_table())

@@ -6,6 +6,10 @@ discs or canal, so lumbarlab adds them: a disc is ``100 + the VerSe value of the
 (119 = T12/L1 … 124 = L5/S1) and the spinal canal is 200. lumbarlab's "S1" is VerSe's sacrum (26): the
 whole sacrum, S1–S5.
 
+SPIDER (van der Graaf et al., Sci Data 2024, and the challenge's data page) numbers vertebrae from the bottom:
+1 = L5 … 6 = T12 (101–125 the same vertebrae partly in the field of view), the canal 100, discs from
+201 = L5/S1 upwards, and labels no sacrum; :func:`spider_to_verse` and :func:`verse_to_spider` convert.
+
 TotalSegmentator v2 (Wasserthal et al., Radiol Artif Intell 2023; its ``total`` task, class map in
 ``totalsegmentator/map_to_binary.py``) numbers the spine the other way round and inside a map of 117
 structures: 25 sacrum, 26 vertebrae_S1, 27 L5, 28 L4, 29 L3, 30 L2, 31 L1, 32 T12, 33 T11 … 43 T1,
@@ -29,7 +33,8 @@ from lumbarlab.errors import LumbarLabError
 
 __all__ = [
     "VERTEBRAE", "LUMBAR", "DISCS", "VERSE_LABEL", "DISC_LABEL", "CANAL_LABEL", "LABEL_NAMES", "VERSE_NAMES",
-    "TOTALSEGMENTATOR_V2", "TOTALSEGMENTATOR_V2_TO_VERSE", "CONVENTIONS", "detect_convention", "to_verse",
+    "TOTALSEGMENTATOR_V2", "TOTALSEGMENTATOR_V2_TO_VERSE", "TOTALSEGMENTATOR_NAMES_TO_VERSE", "CONVENTIONS",
+    "detect_convention", "to_verse", "spider_to_verse", "spider_unmapped", "verse_to_spider", "SPIDER_CANAL",
     "parse_level", "parse_disc",
 ]
 
@@ -72,7 +77,67 @@ TOTALSEGMENTATOR_V2_TO_VERSE: dict[int, int] = {
     **{44 + i: 7 - i for i in range(7)},  # C7 … C1 → 7 … 1
 }
 
-CONVENTIONS = ("verse", "totalsegmentator")
+#: TotalSegmentator's one-file-per-structure names (its dataset release) → VerSe values, for the vertebrae.
+TOTALSEGMENTATOR_NAMES_TO_VERSE: dict[str, int] = {
+    TOTALSEGMENTATOR_V2[value]: verse for value, verse in TOTALSEGMENTATOR_V2_TO_VERSE.items()
+}
+
+SPIDER_CANAL = 100
+
+CONVENTIONS = ("verse", "totalsegmentator", "spider")
+
+
+def spider_to_verse(mask: np.ndarray) -> np.ndarray:
+    """SPIDER mask values → lumbarlab's (VerSe) values (uint16): vertebra = 25 − SPIDER number (L5 = 24 …
+    T12 = 19; 101–124, partial vertebrae, likewise), disc = 100 + the vertebra above (201 = L5/S1 → 124), canal
+    100 → 200. SPIDER labels no sacrum, so 26 never occurs; values outside these ranges become background
+    (:func:`spider_unmapped` lists them).
+
+    Example:
+        >>> spider_to_verse(np.array([1, 5, 201, 100, 0])).tolist()
+        [24, 20, 124, 200, 0]
+    """
+    m = np.asarray(mask).astype(np.int32)
+    out = np.zeros(m.shape, np.uint16)
+    vert = (m >= 1) & (m <= 24)
+    out[vert] = 25 - m[vert]
+    partial = (m >= 101) & (m <= 124)
+    out[partial] = 25 - (m[partial] - 100)
+    disc = (m >= 201) & (m <= 224)
+    out[disc] = 100 + 25 - (m[disc] - 200)
+    out[m == SPIDER_CANAL] = CANAL_LABEL
+    return out
+
+
+def spider_unmapped(mask: np.ndarray) -> list[int]:
+    """SPIDER values :func:`spider_to_verse` has no lumbarlab label for: anything outside 1–24, 100, 101–124
+    and 201–224 (25, 125 and 225 would lie above C1 when L5 = 1).
+
+    Example:
+        >>> spider_unmapped(np.array([0, 1, 100, 250]))
+        [250]
+    """
+    values = np.unique(np.asarray(mask).astype(np.int64))
+    known = (values == 0) | ((values >= 1) & (values <= 24)) | (values == SPIDER_CANAL) \
+        | ((values >= 101) & (values <= 124)) | ((values >= 201) & (values <= 224))
+    return [int(v) for v in values[~known]]
+
+
+def verse_to_spider(labels: np.ndarray) -> np.ndarray:
+    """lumbarlab's (VerSe) values → SPIDER's (uint16): vertebrae from the bottom (L5 = 1 … T12 = 6), discs from 201
+    (L5/S1), the canal 100; the sacrum, which SPIDER does not label, becomes background.
+
+    Example:
+        >>> verse_to_spider(np.array([24, 19, 124, 200, 26])).tolist()
+        [1, 6, 201, 100, 0]
+    """
+    lut = np.zeros(256, dtype=np.uint16)
+    for rank, name in enumerate(reversed(VERTEBRAE[:-1]), start=1):  # L5=1, L4=2, ...
+        lut[VERSE_LABEL[name]] = rank
+    for rank, disc in enumerate(reversed(DISCS), start=201):  # L5-S1=201, ...
+        lut[DISC_LABEL[disc]] = rank
+    lut[CANAL_LABEL] = SPIDER_CANAL
+    return lut[np.asarray(labels).astype(np.int64)]
 
 
 def detect_convention(values) -> str:
@@ -101,7 +166,8 @@ def detect_convention(values) -> str:
 def to_verse(array: np.ndarray, convention: str = "verse") -> np.ndarray:
     """A label map in lumbarlab's (VerSe) values: unchanged for ``"verse"``; for ``"totalsegmentator"``
     (v2 ``total``) its vertebrae are renumbered by :data:`TOTALSEGMENTATOR_V2_TO_VERSE` and everything
-    else becomes background. ``"auto"`` asks :func:`detect_convention`.
+    else becomes background; ``"spider"`` goes through :func:`spider_to_verse`. ``"auto"`` asks
+    :func:`detect_convention` (which does not guess SPIDER: its values overlap VerSe's).
 
     Example:
         >>> to_verse(np.array([[32, 31], [26, 25]]), "totalsegmentator").tolist()
@@ -113,8 +179,11 @@ def to_verse(array: np.ndarray, convention: str = "verse") -> np.ndarray:
         convention = detect_convention(arr)
     if convention == "verse":
         return arr
+    if convention == "spider":
+        return spider_to_verse(arr)
     if convention != "totalsegmentator":
-        raise LumbarLabError(f"unknown label convention {convention!r}; use 'verse', 'totalsegmentator' or 'auto'.")
+        raise LumbarLabError(f"unknown label convention {convention!r}; use 'verse', 'totalsegmentator', 'spider' "
+                             "or 'auto'.")
     if arr.size and (arr.min() < 0 or arr.max() > 255):
         raise LumbarLabError(f"TotalSegmentator v2 labels run 0–117; this map holds {arr.min()} … {arr.max()}.")
     lut = np.zeros(256, dtype=np.uint8)

@@ -10,18 +10,18 @@ from 201 (L5/S1) and the canal as 100; :func:`to_spider` converts.
 
 from __future__ import annotations
 
-import numpy as np
-
 from lumbarlab.labels import (  # the lab's one table; re-exported here for the phantom's callers
     CANAL_LABEL,
     DISC_LABEL,
     DISCS,
     LABEL_NAMES,
     LUMBAR,
+    SPIDER_CANAL,
     VERSE_LABEL,
     VERTEBRAE,
     parse_disc,
     parse_level,
+    verse_to_spider,
 )
 
 __all__ = [
@@ -29,22 +29,8 @@ __all__ = [
     "LABEL_NAMES", "SPIDER_CANAL", "to_spider", "Material", "parse_level", "parse_disc",
 ]
 
-SPIDER_CANAL = 100
-
-
-def to_spider(labels: np.ndarray) -> np.ndarray:
-    """Map VerSe-style phantom labels to SPIDER's values (uint16).
-
-    Vertebrae are numbered from the bottom, L5 = 1 … T12 = 6; discs from 201 (L5/S1);
-    the canal is 100. SPIDER numbers no sacrum, so the sacrum becomes background (0).
-    """
-    lut = np.zeros(256, dtype=np.uint16)
-    for rank, name in enumerate(reversed(VERTEBRAE[:-1]), start=1):  # L5=1, L4=2, ...
-        lut[VERSE_LABEL[name]] = rank
-    for rank, disc in enumerate(reversed(DISCS), start=201):  # L5-S1=201, ...
-        lut[DISC_LABEL[disc]] = rank
-    lut[CANAL_LABEL] = SPIDER_CANAL
-    return lut[labels]
+#: lumbarlab (VerSe) → SPIDER values; the one table lives in :mod:`lumbarlab.labels`.
+to_spider = verse_to_spider
 
 
 class Material:

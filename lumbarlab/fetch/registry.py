@@ -39,7 +39,7 @@ class Dataset:
     base_url: str = ""
     files: tuple[RemoteFile, ...] = ()
     manual: str = ""  # non-empty: the steps a user must take; the download is not automatic
-    converter: str = ""  # name in data_fetch.convert.CONVERTERS
+    converter: str = ""  # name in lumbarlab.fetch.convert.CONVERTERS
     notes: str = ""
     labels: dict[str, str] = field(default_factory=dict)
 

@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from lumbarlab.errors import LumbarLabError
+from lumbarlab.labels import TOTALSEGMENTATOR_NAMES_TO_VERSE, VERSE_LABEL, spider_to_verse, spider_unmapped
 
-__all__ = ["CONVERTERS", "spider_to_lumbarlab", "totalsegmentator_labels", "read_notes"]
+__all__ = ["CONVERTERS", "spider_to_lumbarlab", "spider_unmapped", "totalsegmentator_labels", "read_notes"]
 
 
 def _find(root: Path, pattern: str) -> list[Path]:
@@ -67,35 +68,8 @@ def _write_stacks(series, name: str, out: Path, where: str) -> list[dict]:
 
 
 # -- SPIDER -------------------------------------------------------------------------------------------
-def spider_to_lumbarlab(mask: np.ndarray) -> np.ndarray:
-    """SPIDER mask values → lumbarlab's (VerSe) values.
-
-    SPIDER numbers vertebrae from the bottom: 1 = L5, 2 = L4, … 5 = L1, 6 = T12 (101–125: the same
-    vertebrae, partly in the field of view); discs from 201 = L5/S1 upwards; the canal is 100.
-    lumbarlab: vertebra = 25 − SPIDER number (L5 = 24 … T12 = 19), disc = 100 + the vertebra above
-    (L5/S1 = 124), canal = 200. SPIDER has no sacrum label (its numbering starts at L5), so lumbarlab's 26
-    never occurs in a converted SPIDER mask. Convention: van der Graaf et al., Sci Data 2024, and the
-    challenge's data page (vertebrae 1–25 from the bottom, 100 canal, 101–125 partial, 201–225 discs).
-    """
-    m = np.asarray(mask).astype(np.int32)
-    out = np.zeros(m.shape, np.uint16)
-    vert = (m >= 1) & (m <= 24)
-    out[vert] = 25 - m[vert]
-    partial = (m >= 101) & (m <= 124)
-    out[partial] = 25 - (m[partial] - 100)
-    disc = (m >= 201) & (m <= 224)
-    out[disc] = 100 + 25 - (m[disc] - 200)
-    out[m == 100] = 200
-    return out
-
-
-def spider_unmapped(mask: np.ndarray) -> list[int]:
-    """SPIDER values :func:`spider_to_lumbarlab` has no lumbarlab label for (set to background): anything outside
-    1–24, 100, 101–124 and 201–224 (25, 125 and 225 would lie above C1 when L5 = 1)."""
-    values = np.unique(np.asarray(mask).astype(np.int64))
-    known = (values == 0) | ((values >= 1) & (values <= 24)) | (values == 100) | ((values >= 101) & (values <= 124)) \
-        | ((values >= 201) & (values <= 224))
-    return [int(v) for v in values[~known]]
+#: SPIDER → lumbarlab values, and what has no lumbarlab label (the one table lives in :mod:`lumbarlab.labels`).
+spider_to_lumbarlab = spider_to_verse
 
 
 def convert_spider(source: Path, out: Path) -> list[dict]:
@@ -155,9 +129,8 @@ def convert_verse(source: Path, out: Path) -> list[dict]:
 
 
 # -- TotalSegmentator -----------------------------------------------------------------------------------
-#: TotalSegmentator structure file → lumbarlab label.
-TOTALSEG_LABELS = {"vertebrae_T12": 19, "vertebrae_L1": 20, "vertebrae_L2": 21, "vertebrae_L3": 22,
-                   "vertebrae_L4": 23, "vertebrae_L5": 24, "sacrum": 26}
+#: TotalSegmentator structure file → lumbarlab label: T12–L5, and S1 with the rest of the sacrum (one bone in lumbarlab).
+TOTALSEG_LABELS = {name: value for name, value in TOTALSEGMENTATOR_NAMES_TO_VERSE.items() if value >= VERSE_LABEL["T12"]}
 
 
 def totalsegmentator_labels(folder: Path):

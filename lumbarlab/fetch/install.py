@@ -14,10 +14,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from data_fetch.convert import CONVERTERS
-from data_fetch.registry import DATASETS, Dataset, get
-from data_fetch.transfer import download, file_hash, is_archive, safe_extract
 from lumbarlab.errors import LumbarLabError
+from lumbarlab.fetch.convert import CONVERTERS
+from lumbarlab.fetch.registry import DATASETS, Dataset, get
+from lumbarlab.fetch.transfer import download, file_hash, is_archive, safe_extract
 
 __all__ = ["fetch", "ManualStepRequired", "format_table", "default_dest"]
 
@@ -122,7 +122,7 @@ def fetch(name: str, dest: str | Path | None = None, mirror: str | None = None, 
         unpinned = [n for n, h in hashes.items() if not h["registry"]]
         if unpinned and from_path is None:
             print(f"note: the registry has no published hash for {', '.join(unpinned)}; their sha256 is recorded in "
-                  f"{target / 'index.json'} — pin it in data_fetch/registry.py.")
+                  f"{target / 'index.json'} — pin it in lumbarlab/fetch/registry.py.")
         return target
     finally:
         shutil.rmtree(work, ignore_errors=True)
