@@ -16,6 +16,7 @@ from pathlib import Path
 
 from lumbarlab.errors import LumbarLabError
 from lumbarlab.fetch.convert import CONVERTERS
+from lumbarlab.fetch.layout import read_index
 from lumbarlab.fetch.registry import DATASETS, Dataset, get
 from lumbarlab.fetch.transfer import download, file_hash, is_archive, safe_extract
 
@@ -111,6 +112,7 @@ def fetch(name: str, dest: str | Path | None = None, mirror: str | None = None, 
             "downloads": hashes, "cases": cases,
         }
         (out / "index.json").write_text(json.dumps(index, indent=1) + "\n")
+        read_index(out)  # every record must read back as the Datasets will read it, before anything is swapped
         target = dest / ds.name
         old = None
         if target.exists():

@@ -10,6 +10,7 @@ import io
 
 import numpy as np
 
+from lumbarlab.datasets.preprocess import fit_to_model  # the same fit the zoo's models were trained with
 from lumbarlab.errors import LumbarLabError
 
 __all__ = ["radiograph_from_bytes", "MAX_UPLOAD_BYTES", "fit_to_model", "first_upload", "error_html", "read_upload"]
@@ -64,17 +65,6 @@ def radiograph_from_bytes(data: bytes, name: str = "upload") -> np.ndarray:
     if hi <= lo:
         raise LumbarLabError(f"{name}: the image is blank (one grey level).")
     return np.clip((pixels - lo) / (hi - lo), 0, 1).astype(np.float32)
-
-
-def fit_to_model(image: np.ndarray, size: int = 256) -> np.ndarray:
-    """Centre-pad to a square and resize to ``size``² (bilinear), as the zoo models were trained."""
-    from PIL import Image
-
-    h, w = image.shape
-    side = max(h, w)
-    square = np.full((side, side), float(np.median(image[:4])), np.float32)
-    square[(side - h) // 2 : (side - h) // 2 + h, (side - w) // 2 : (side - w) // 2 + w] = image
-    return np.array(Image.fromarray(square).resize((size, size), Image.BILINEAR), dtype=np.float32)  # writable copy
 
 
 def first_upload(change) -> tuple[str, bytes] | None:

@@ -1,4 +1,4 @@
-"""torch Datasets of lateral lumbar radiographs for the three X-ray tasks, from the phantom.
+"""torch Datasets of lateral lumbar radiographs for the three X-ray tasks, from the phantom or converted data.
 
 One generated split (:class:`XraySplit`, arrays in memory) serves every task, so a lesson can
 train a classifier, a segmenter and a landmark model on the same images:
@@ -12,8 +12,8 @@ train a classifier, a segmenter and a landmark model on the same images:
 Corners per level follow :meth:`Vertebra.lateral_corners_local`: superior-anterior,
 superior-posterior, inferior-posterior, inferior-anterior. S1 contributes only its superior
 endplate (anterior, posterior): the sacrum has no lower endplate on a lateral view, and its
-phantom box corners often fall outside the field of view. Real data converted by ``data_fetch``
-(BUU-LSPINE) gives the same item layout.
+phantom box corners often fall outside the field of view. Real data converted by :mod:`lumbarlab.fetch`
+(BUU-LSPINE) gives the same item layout (:func:`fetched_xrays`).
 
 Example:
     >>> split = phantom_xrays(200, seed=0)
@@ -29,14 +29,15 @@ import numpy as np
 import torch
 
 from lumbarlab.errors import LumbarLabError
+from lumbarlab.labels import VERSE_LABEL
 
 __all__ = ["XraySplit", "XrayDataset", "phantom_xrays", "LANDMARK_LEVELS", "SEG_CLASSES", "XRAY_TASKS",
-           "corners_to_dict", "landmarks_from_corners", "mask_classes", "N_LANDMARKS", "FetchedVolumes", "FetchedSeries", "fetched_xrays"]
+           "corners_to_dict", "landmarks_from_corners", "mask_classes", "N_LANDMARKS", "fetched_xrays"]
 
 LANDMARK_LEVELS: tuple[str, ...] = ("L1", "L2", "L3", "L4", "L5", "S1")
 SEG_CLASSES: tuple[str, ...] = ("background", "vertebral body", "sacrum")
 XRAY_TASKS: tuple[str, ...] = ("classification", "segmentation", "landmarks")
-_SACRUM = 26  # VerSe label of the sacrum (S1 in the phantom)
+_SACRUM = VERSE_LABEL["S1"]  # the sacrum (lumbarlab's S1)
 
 
 def mask_classes(body_labels: np.ndarray) -> np.ndarray:
@@ -187,133 +188,30 @@ def _shift(t: torch.Tensor, dy: int, dx: int, fill: float) -> torch.Tensor:
     return out
 
 
-# -- fetched real data (data_fetch's layout) ---------------------------------------------------------------
-def _index(root):
-    import json
-    from pathlib import Path
-
-    root = Path(root)
-    path = root / "index.json"
-    if not path.exists():
-        raise LumbarLabError(f"{root}: no index.json; convert the dataset with `lumbarlab fetch NAME` first.")
-    return json.loads(path.read_text()), root
-
-
-class FetchedVolumes(torch.utils.data.Dataset):
-    """3D images and label maps of a converted dataset (VerSe, SPIDER, TotalSegmentator, or phantom cases
-    written by ``lumbarlab phantom`` and converted with ``lumbarlab fetch verse19 --from``).
-
-    Items: ``(image (1, X, Y, Z) float32, labels (X, Y, Z) int64)`` in lumbarlab's label values, plus
-    :meth:`volume` for the geometry. Only cases with a label map are listed.
-    """
-
-    def __init__(self, root, canonical: bool = True):
-        index, self.root = _index(root)
-        self.cases = [c for c in index["cases"] if c.get("label")]
-        if not self.cases:
-            raise LumbarLabError(f"{root}: the index lists no case with a label map.")
-        self.canonical = canonical
-        self.name = index.get("dataset", "")
-
-    def __len__(self) -> int:
-        return len(self.cases)
-
-    def volume(self, i: int):
-        """(image Volume, label Volume) of case ``i``, reoriented to RAS+ when ``canonical``."""
-        from lumbarlab.io import read_image
-
-        c = self.cases[i]
-        return (read_image(self.root / c["image"], canonical=self.canonical),
-                read_image(self.root / c["label"], canonical=self.canonical))
-
-    def __getitem__(self, i: int):
-        image, labels = self.volume(i)
-        return (torch.from_numpy(np.asarray(image.array, dtype=np.float32))[None],
-                torch.from_numpy(np.asarray(labels.array).astype(np.int64)))
-
-
-class FetchedSeries(torch.utils.data.Dataset):
-    """The image series of a converted MRI study dataset (Lumbar Spine MRI, RSNA 2024): one item per stack
-    that matches ``plane`` ("sagittal", "axial", "coronal"), ``sequence`` ("T1", "T2", …) and ``description``
-    (a regular expression, case-insensitive); None keeps all.
-
-    Items: ``(image (1, X, Y, Z) float32 modality values, target int64)`` where the target holds the case's
-    per-level severities (RSNA: 0 normal/mild, 1 moderate, 2 severe, −1 not graded) in the order of
-    :attr:`target_names`, and is empty for datasets without gradings (the Lumbar Spine MRI notes are free text:
-    :meth:`info` gives them). Volumes are reoriented to RAS+ when ``canonical``.
-    """
-
-    def __init__(self, root, plane: str | None = None, sequence: str | None = None, description: str | None = None,
-                 canonical: bool = True):
-        import re
-
-        index, self.root = _index(root)
-        self.name, self.canonical = index.get("dataset", ""), canonical
-        names: set[str] = set()
-        self.items: list[tuple[dict, dict]] = []
-        for case in index["cases"]:
-            names.update(case.get("severity", {}))
-            for entry in case.get("series", []):
-                if plane and entry.get("plane") != plane.lower():
-                    continue
-                if sequence and entry.get("sequence", "").upper() != sequence.upper():
-                    continue
-                if description and not re.search(description, entry.get("description", ""), re.I):
-                    continue
-                self.items.append((case, entry))
-        if not self.items:
-            raise LumbarLabError(f"{root}: no series with plane={plane!r}, sequence={sequence!r}, "
-                                 f"description={description!r}; index.json lists the series of each case.")
-        self.target_names: list[str] = sorted(names)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def info(self, i: int) -> dict:
-        """The case (id, notes or severities) and series (description, plane, sequence, stack) of item ``i``."""
-        case, entry = self.items[i]
-        return {**{k: v for k, v in case.items() if k != "series"}, **entry}
-
-    def volume(self, i: int):
-        from lumbarlab.io import read_image
-
-        return read_image(self.root / self.items[i][1]["image"], canonical=self.canonical)
-
-    def __getitem__(self, i: int):
-        case = self.items[i][0]
-        grades = case.get("severity", {})
-        target = [grades.get(n) if grades.get(n) is not None else -1 for n in self.target_names]
-        return (torch.from_numpy(np.asarray(self.volume(i).array, dtype=np.float32))[None],
-                torch.tensor(target, dtype=torch.int64))
-
-
 def fetched_xrays(root, size: int = 256, view: str = "lateral") -> XraySplit:
-    """Lateral radiographs with corners of a converted X-ray dataset (BUU-LSPINE) as an :class:`XraySplit`,
-    interchangeable with :func:`phantom_xrays`: images padded to a square and resized to ``size``²,
-    corners scaled with them, slip measured from the annotated corners (Meyerding; under 8 % counts as
-    none, as in the phantom sets), no masks (zeros).
+    """Radiographs with corners of a converted X-ray dataset (BUU-LSPINE) as an :class:`XraySplit`,
+    interchangeable with :func:`phantom_xrays`: images padded to a square and resized to ``size``²
+    (:class:`~lumbarlab.datasets.preprocess.SquareFit`, which moves the corners with them), slip measured from
+    the annotated corners (Meyerding; under 8 % counts as none, as in the phantom sets), no masks (zeros).
     Cases without the corners of L1–L5 and S1 are skipped."""
+    from lumbarlab.datasets.preprocess import SquareFit
+    from lumbarlab.fetch.layout import read_index
     from lumbarlab.io import read_png
     from lumbarlab.measure import measure_lateral, read_corners_csv
-    from lumbarlab.widgets.upload import fit_to_model
 
-    index, root = _index(root)
+    index = read_index(root)
     images, corners, slips = [], [], []
-    for c in index["cases"]:
-        if c.get("view") != view or not c.get("landmarks"):
+    for case in index.cases:
+        if case.view != view or not case.landmarks:
             continue
-        found = read_corners_csv(root / c["landmarks"])
+        found = read_corners_csv(index.path(case.landmarks))
         if any(level not in found for level in LANDMARK_LEVELS):
             continue
-        raw = read_png(root / c["image"]).astype(np.float32)
+        raw = read_png(index.path(case.image)).astype(np.float32)
         raw = (raw - raw.min()) / max(float(raw.max() - raw.min()), 1e-6)
-        h, w = raw.shape
-        side = max(h, w)
-        scale = size / side
-        offset = np.array([(side - w) / 2, (side - h) / 2])
-        images.append(fit_to_model(raw, size))
-        scaled = {k: (v + offset + 0.5) * scale - 0.5 for k, v in found.items()}
-        corners.append(landmarks_from_corners(scaled))
+        fit = SquareFit.for_shape(raw.shape, size)
+        images.append(fit.image(raw))
+        corners.append(landmarks_from_corners({k: fit.points(v) for k, v in found.items()}))
         report = measure_lateral({k: found[k] for k in LANDMARK_LEVELS})
         slip = max(report.slips[k]["slip_percent"] for k in ("L3", "L4", "L5") if k in report.slips)
         slips.append(slip if slip >= 8.0 else 0.0)  # the phantom's smallest slip; below it counts as none
