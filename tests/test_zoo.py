@@ -151,3 +151,27 @@ def test_zoo_cli_list_and_errors(capsys):
     assert "xray-slip" in out and "auc=" in out and "MB" in out
     assert main(["zoo", "verify", "xray-magic"]) == 2
     assert "choose from" in capsys.readouterr().err
+
+
+def test_a_3d_ct_segmentation_recipe_is_declared_trained_and_run(tmp_path, monkeypatch):
+    """A CT recipe needs no code of its own: modality, 3D, the volume builder, classes and a patch size."""
+    recipe = zoo.Recipe("ct-test", "segmentation", "unet", "tiny", 3, ("mean_dice", ">=", 0.0),
+                        "test: L3 and L4 in 3D", modality="ct", spatial_dims=3, dataset="phantom_volumes",
+                        classes=(22, 23), image_size=(32, 32, 40), spacing=5.0, patch=(32, 32, 32),
+                        train=(100_000, 2), val=(800_000, 1), test=(900_000, 1), epochs=1, batch_size=2,
+                        augment=False)
+    monkeypatch.setitem(zoo.RECIPES, recipe.name, recipe)
+    assert zoo.resolve("ct/segmentation").name == "ct-test"
+    with pytest.raises(LumbarLabError, match="several models do segmentation"):
+        zoo.resolve("segmentation")  # ambiguous now: never silently the X-ray model
+    entry = zoo.train(recipe, tmp_path, progress=False)
+    assert {"mean_dice", "mean_iou", "dice_class1", "dice_class2"} <= set(entry.metrics)
+    assert 0.0 <= entry.metrics["mean_dice"] <= 1.0
+    predictor = zoo.predictor("ct-test", tmp_path)
+    from lumbarlab.datasets import normalize_ct, phantom_ct
+
+    ct = phantom_ct(1, seed=5, shape=(32, 32, 40), spacing=5.0)[0].image
+    seg = predictor(ct.with_array(normalize_ct(ct.array)))  # Volume in, Volume out: sliding 32³ windows
+    assert seg.shape == ct.shape and seg.spacing == ct.spacing and set(np.unique(seg.array)) <= {0, 1, 2}
+    result = zoo.verify("ct-test", tmp_path)
+    assert result.hash_ok and result.ok, result

@@ -67,10 +67,13 @@ class VolumeDataset(torch.utils.data.Dataset):
         pairs: the cases, or (``loader``, count).
         normalize: image values → network input (default: as they are).
         canonical: reorient to RAS+ first.
+        classes: label values that become targets 1, 2, … in this order (anything else 0); default: the
+            label values as they are.
     """
 
     def __init__(self, pairs: Sequence[VolumePair] | tuple[Callable[[int], VolumePair], int],
-                 normalize: Callable[[np.ndarray], np.ndarray] | None = None, canonical: bool = True):
+                 normalize: Callable[[np.ndarray], np.ndarray] | None = None, canonical: bool = True,
+                 classes: Sequence[int] | None = None):
         if isinstance(pairs, tuple) and len(pairs) == 2 and callable(pairs[0]):
             self._load, self._count = pairs
         else:
@@ -79,6 +82,7 @@ class VolumeDataset(torch.utils.data.Dataset):
                 raise LumbarLabError("a VolumeDataset needs at least one case.")
             self._load, self._count = items.__getitem__, len(items)
         self.normalize, self.canonical = normalize, canonical
+        self.classes = tuple(int(c) for c in classes) if classes else None
 
     def __len__(self) -> int:
         return self._count
@@ -98,8 +102,12 @@ class VolumeDataset(torch.utils.data.Dataset):
         image = np.asarray(pair.image.array, dtype=np.float32)
         if self.normalize is not None:
             image = np.asarray(self.normalize(image), dtype=np.float32)
-        return (torch.from_numpy(np.ascontiguousarray(image))[None],
-                torch.from_numpy(np.asarray(pair.labels.array).astype(np.int64)))
+        labels = np.asarray(pair.labels.array).astype(np.int64)
+        if self.classes is not None:
+            lut = np.zeros(max(int(labels.max(initial=0)), max(self.classes)) + 1, np.int64)
+            lut[list(self.classes)] = np.arange(1, len(self.classes) + 1)
+            labels = lut[labels]
+        return torch.from_numpy(np.ascontiguousarray(image))[None], torch.from_numpy(labels)
 
 
 class PatchDataset(torch.utils.data.Dataset):
@@ -148,7 +156,8 @@ class FetchedVolumes(VolumeDataset):
     :class:`VolumeDataset`. Only cases with a label map are listed.
     """
 
-    def __init__(self, root, canonical: bool = True, normalize: Callable[[np.ndarray], np.ndarray] | None = None):
+    def __init__(self, root, canonical: bool = True, normalize: Callable[[np.ndarray], np.ndarray] | None = None,
+                 classes: Sequence[int] | None = None):
         from lumbarlab.fetch.layout import read_index
 
         self.index = read_index(root)
@@ -156,7 +165,7 @@ class FetchedVolumes(VolumeDataset):
         self.cases = [c for c in self.index.cases if c.label]
         if not self.cases:
             raise LumbarLabError(f"{root}: the index lists no case with a label map.")
-        super().__init__((self._read, len(self.cases)), normalize=normalize, canonical=canonical)
+        super().__init__((self._read, len(self.cases)), normalize=normalize, canonical=canonical, classes=classes)
 
     def _read(self, i: int) -> VolumePair:
         from lumbarlab.io import read_image

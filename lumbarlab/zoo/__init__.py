@@ -1,7 +1,9 @@
 """The model zoo: small models trained by our own recipes on the phantom, with a manifest.
 
-Each recipe names the network, the phantom seeds of its train / validation / test splits, the
-training settings and a floor on the held-out test split. ``train`` runs the recipe and writes a
+Each recipe names the modality, task, spatial dimensions and network, the dataset builder and phantom
+seeds of its train / validation / test splits, the training settings and a floor on the held-out test
+split. Modules: ``recipes`` (what), ``data`` (where the data comes from), ``tasks`` (losses, decoding,
+scoring), ``store`` (checkpoints, manifest, loading), ``training``, ``verify``. ``train`` runs the recipe and writes a
 checkpoint (state dict only, loaded with ``weights_only=True``) and a manifest entry with the
 file's sha256 and the test metrics; ``verify`` recomputes the metrics and checks the hash; ``load``
 refuses a checkpoint whose hash is not the manifest's.
@@ -25,19 +27,22 @@ Example:
     ((2, 256, 256), [0, 1, 2])
 """
 
-from lumbarlab.zoo.recipes import RECIPES, Recipe, resolve
+from lumbarlab.zoo.data import BUILDERS, Builder
+from lumbarlab.zoo.recipes import RECIPES, Recipe, aliases, resolve
 from lumbarlab.zoo.store import (
-    ZooEntry,
-    checkpoint_path,
-    entries,
-    load,
-    predict_landmarks,
-    predictor,
-    sha256,
-    verify,
-    weights_dir,
+           ZooEntry,
+           build,
+           checkpoint_path,
+           entries,
+           load,
+           predictor,
+           sha256,
+           weights_dir,
 )
+from lumbarlab.zoo.tasks import TASKS, predict_landmarks
 from lumbarlab.zoo.training import evaluate, test_split, train
+from lumbarlab.zoo.verify import VerifyResult, verify
 
-__all__ = ["RECIPES", "Recipe", "resolve", "ZooEntry", "entries", "load", "predictor", "predict_landmarks", "verify",
-           "train", "evaluate", "test_split", "sha256", "weights_dir", "checkpoint_path"]
+__all__ = ["RECIPES", "Recipe", "resolve", "aliases", "ZooEntry", "entries", "load", "predictor", "predict_landmarks",
+           "verify", "VerifyResult", "train", "evaluate", "test_split", "sha256", "weights_dir", "checkpoint_path",
+           "build", "BUILDERS", "Builder", "TASKS"]

