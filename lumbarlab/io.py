@@ -270,14 +270,20 @@ def _read_any(path: Path) -> Volume:
 
 
 def write_png(image: np.ndarray, path: str | os.PathLike, bits: int = 8) -> Path:
-    """Write a 2D array as a grayscale PNG. Floats in [0, 1] are scaled to 8 or 16 bits;
-    integer arrays (label maps) are written as they are."""
+    """Write a 2D array as a grayscale PNG. Floats in [0, 1] are scaled to 8 or 16 bits (floats outside it are
+    refused, as :func:`write_image` refuses them: window and scale first); integer arrays (label maps) are
+    written as they are."""
     from PIL import Image
 
     arr = np.asarray(image)
     if arr.ndim != 2:
         raise LumbarLabError(f"a PNG needs a 2D array, got shape {arr.shape}.")
+    if bits not in (8, 16):
+        raise LumbarLabError(f"a PNG here holds 8 or 16 bits, got bits={bits}.")
     if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or arr.min() < -1e-6 or arr.max() > 1 + 1e-6:
+            raise LumbarLabError(f"a PNG takes floats in [0, 1]; window and scale the image first (values here run "
+                                 f"{np.nanmin(arr):.4g} … {np.nanmax(arr):.4g}).")
         top = 255 if bits == 8 else 65535
         arr = np.round(np.clip(arr, 0.0, 1.0) * top).astype(np.uint8 if bits == 8 else np.uint16)
     elif arr.dtype != np.uint8 and arr.dtype != np.uint16:

@@ -242,3 +242,28 @@ def test_write_mhd_png_jpeg(tmp_path):
     with pytest.raises(LumbarLabError, match="window and scale"):  # HU would be clipped to [0, 1] silently
         write_image(Volume(np.full((4, 3, 1), -350.5), (1.0, 1.0, 1.0)), tmp_path / "ct.png")
     assert not (tmp_path / "ct.png").exists()
+
+
+def test_write_png_refuses_floats_it_would_clip(tmp_path):
+    from lumbarlab.io import read_png, write_png
+
+    with pytest.raises(LumbarLabError, match=r"floats in \[0, 1\]"):
+        write_png(np.array([[0.0, 1.5]]), tmp_path / "x.png")
+    with pytest.raises(LumbarLabError, match="floats"):
+        write_png(np.array([[np.nan, 0.5]]), tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()  # nothing half-written
+    write_png(np.array([[0.0, 1.0]]), tmp_path / "ok.png", bits=16)
+    assert read_png(tmp_path / "ok.png").tolist() == [[0, 65535]]
+
+
+def test_view3d_cache_tells_geometry_apart():
+    from lumbarlab.widgets.view3d import cache_key
+
+    a = Volume(np.arange(24, dtype=np.float32).reshape(2, 3, 4), (1.0, 1.0, 1.0))
+    assert cache_key(a) == cache_key(a.with_array(a.array.copy()))
+    assert cache_key(a) != cache_key(Volume(a.array, (1.0, 1.0, 2.5)))  # same voxels, other spacing
+    assert cache_key(a) != cache_key(Volume(a.array, (1.0, 1.0, 1.0), (0.0, 0.0, 5.0)))  # other origin
+    changed = a.array.copy()
+    changed[1, 2, 3] += 1  # one voxel, which a strided sample of the bytes would miss
+    assert cache_key(a) != cache_key(a.with_array(changed))
+    assert cache_key(a) != cache_key(a.with_array(a.array.astype(np.float64)))

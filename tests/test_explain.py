@@ -102,6 +102,12 @@ def test_3d_volume_in_volume_out():
     assert out.spacing == vol.spacing and out.origin == vol.origin
     rgb = explain.overlay_slice(vol.array, out.array, axis=2)
     assert rgb.shape == (32, 32, 3) and rgb.dtype == np.uint8
+    # the entry point a student calls, with its defaults, on the same Volume: 3D is taken from the Volume
+    for method in ("gradcam", "gradients", "occlusion"):
+        options = {"patch": 8, "stride": 8} if method == "occlusion" else {}
+        result = explain.explain(net, vol, method=method, **options)
+        maps = result.array if isinstance(result, Volume) else result.maps[0]
+        assert maps.shape == vol.shape and np.isfinite(maps).all(), method
 
 
 class _RegionScore(nn.Module):

@@ -40,6 +40,7 @@ from lumbarlab.explain.sanity import (
     spearman,
 )
 from lumbarlab.explain.view import overlay, overlay_slice
+from lumbarlab.volume import Volume
 
 __all__ = ["explain", "METHODS", "Saliency", "candidate_layers", "default_layer", "class_activation_map",
            "input_gradients", "occlusion", "feature_maps", "filters", "maximize_activation", "parameter_randomization",
@@ -49,18 +50,25 @@ METHODS = CAM_METHODS + ATTRIBUTION_METHODS
 
 
 def explain(model, x, method: str = "gradcam", target=None, layer: str | None = None, region=None,
-            spatial_dims: int = 2, **options) -> Saliency:
+            spatial_dims: int | None = None, **options) -> Saliency | Volume:
     """Saliency of ``model`` for ``x`` by ``method`` (one of :data:`METHODS`); maps in [0, 1] on the input grid.
 
-    ``options`` go to the method: ``smooth``/``noise`` (smoothgrad), ``patch``/``stride`` (occlusion).
+    Args:
+        x: a 2D or 3D image, a batch, (B, C, *spatial), or a :class:`~lumbarlab.volume.Volume`.
+        spatial_dims: 2 or 3; default 3 for a Volume, else 2.
+        options: go to the method: ``smooth``/``noise`` (smoothgrad), ``patch``/``stride`` (occlusion).
+
+    Returns:
+        a :class:`Saliency`; for a Volume and a CAM method, the map as a Volume on the input's grid.
     """
+    dims = spatial_dims or (3 if isinstance(x, Volume) else 2)
     if method in CAM_METHODS:
-        return class_activation_map(model, x, layer, target, method, region, spatial_dims, **options)
+        return class_activation_map(model, x, layer, target, method, region, dims, **options)
     if method == "gradients":
-        return input_gradients(model, x, target, region, smooth=0, spatial_dims=spatial_dims, **options)
+        return input_gradients(model, x, target, region, smooth=0, spatial_dims=dims, **options)
     if method == "smoothgrad":
-        return input_gradients(model, x, target, region, smooth=options.pop("smooth", 16), spatial_dims=spatial_dims,
+        return input_gradients(model, x, target, region, smooth=options.pop("smooth", 16), spatial_dims=dims,
                                **options)
     if method == "occlusion":
-        return occlusion(model, x, target, spatial_dims=spatial_dims, **options)
+        return occlusion(model, x, target, spatial_dims=dims, **options)
     raise LumbarLabError(f"unknown method {method!r}; choose from {', '.join(METHODS)}.")

@@ -10,18 +10,30 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
+
 from lumbarlab.errors import LumbarLabError
 from lumbarlab.volume import Volume
 
-__all__ = ["view3d"]
+__all__ = ["view3d", "cache_key"]
+
+
+def cache_key(volume: Volume) -> str:
+    """A digest of everything the written file holds — every voxel, its dtype and shape, and the geometry — so
+    two volumes share a cached file only when NiiVue would show them the same (~20 ms for 20 MB)."""
+    h = hashlib.sha1()
+    array = np.ascontiguousarray(volume.array)
+    h.update(f"{array.dtype.str}{array.shape}".encode())
+    h.update(np.asarray(volume.affine, dtype=np.float64).round(9).tobytes())
+    h.update(memoryview(array).cast("B"))
+    return h.hexdigest()[:16]
 
 
 def _cached_nifti(volume: Volume, tag: str) -> Path:
     from lumbarlab.io import write_image
     from lumbarlab.paths import cache_dir
 
-    digest = hashlib.sha1(volume.array.tobytes()[:: max(volume.array.nbytes // 65536, 1)]).hexdigest()[:12]
-    path = cache_dir() / "view3d" / f"{tag}-{digest}.nii.gz"
+    path = cache_dir() / "view3d" / f"{tag}-{cache_key(volume)}.nii.gz"
     if not path.exists():
         write_image(volume, path)
     return path
@@ -45,6 +57,9 @@ def view3d(volume: Volume, labels: Volume | None = None, colormap: str = "gray",
         return view(volume.array)
     if backend != "niivue":
         raise LumbarLabError(f"unknown 3D backend {backend!r}; use 'niivue'.")
+    if labels is not None and (labels.shape != volume.shape or not np.allclose(labels.affine, volume.affine, atol=1e-3)):
+        raise LumbarLabError(f"labels {labels.shape} are not on the image's grid {volume.shape}; resample them first "
+                             "(lumbarlab.volume.resample, order=0).")
     from ipyniivue import NiiVue
 
     nv = NiiVue(height=height)
