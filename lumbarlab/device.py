@@ -17,7 +17,7 @@ from lumbarlab.errors import LumbarLabError
 if TYPE_CHECKING:  # torch is imported late: it costs seconds on a cold start
     import torch
 
-__all__ = ["get_device", "autocast", "device_summary", "ENV_VAR"]
+__all__ = ["get_device", "use_device", "autocast", "device_summary", "ENV_VAR"]
 
 ENV_VAR = "LUMBARLAB_DEVICE"
 
@@ -52,6 +52,36 @@ def get_device() -> torch.device:
             raise LumbarLabError(f"{ENV_VAR}={wanted!r} asks for MPS, which this machine does not offer.")
         return dev
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def use_device(name: str = "auto") -> torch.device:
+    """Make ``name`` ("auto", "cpu", "cuda", "cuda:1", "mps") the process's device from now on — what a lesson's
+    ``DEVICE`` parameter does — and return it; "auto" goes back to CUDA-when-present. Everything that asks
+    :func:`get_device` (training, the Predictor, the zoo's predictors) follows.
+
+    Raises:
+        LumbarLabError: the machine has no such device (the previous choice is kept).
+
+    Example:
+        >>> use_device("cpu").type
+        'cpu'
+    """
+    previous = os.environ.get(ENV_VAR)
+    name = str(name).strip().lower()
+    if name in ("", "auto"):
+        os.environ.pop(ENV_VAR, None)
+    else:
+        os.environ[ENV_VAR] = name
+    get_device.cache_clear()
+    try:
+        return get_device()
+    except LumbarLabError:
+        if previous is None:
+            os.environ.pop(ENV_VAR, None)
+        else:
+            os.environ[ENV_VAR] = previous
+        get_device.cache_clear()
+        raise
 
 
 def autocast(enabled: bool = True, dtype: torch.dtype | None = None) -> contextlib.AbstractContextManager:

@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("learning", ("lumbarlab.models", "lumbarlab.losses", "lumbarlab.train", "lumbarlab.infer", "lumbarlab.explain",
                   "lumbarlab.register")),
     ("top", ("lumbarlab.zoo", "lumbarlab.widgets", "lumbarlab.cli", "lumbarlab.curriculum", "lumbarlab.viz",
-             "lumbarlab.__main__")),
+             "lumbarlab.lesson", "lumbarlab.__main__")),
 ]
 
 

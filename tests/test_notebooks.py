@@ -24,6 +24,30 @@ def test_notebooks_have_required_structure():
         assert "## Summary" in text and "## Exercises" in text, path.name
         assert all(not c.get("outputs") and not c.get("execution_count") for c in code), f"{path.name} has outputs"
         assert ".to(\"cuda\")" not in "".join("".join(c["source"]) for c in code)
+        # the parameters are applied by the shared helper, right after they are set, and exercises use its check()
+        after = "".join(code[code.index(params[0]) + 1]["source"])
+        assert "setup(FAST, DEVICE, SEED, DATA)" in after, f"{path.name}: the cell after the parameters must call setup"
+        all_code = "\n".join("".join(c["source"]) for c in code)
+        assert "def check(" not in all_code and "check(" in all_code, f"{path.name}: use lumbarlab.lesson.check"
+
+
+@pytest.mark.notebook
+def test_the_device_parameter_is_honoured(tmp_path):
+    """A lesson run with DEVICE="cpu" runs on the CPU, and one asking for CUDA on a machine without it stops with
+    the lab's error instead of quietly using the CPU."""
+    import papermill as pm
+    import torch
+
+    path = REPO / "notebooks" / "06_xray_segmentation.ipynb"
+    out = tmp_path / "06.ipynb"
+    pm.execute_notebook(str(path), str(out), parameters={"FAST": True, "DEVICE": "cpu"}, cwd=str(path.parent),
+                        execution_timeout=300, progress_bar=False, kernel_name="python3")
+    printed = "".join("".join(o.get("text", "")) for c in json.loads(out.read_text())["cells"] for o in c.get("outputs", []))
+    assert "device=cpu" in printed
+    if not torch.cuda.is_available():
+        with pytest.raises(pm.PapermillExecutionError, match="CUDA"):
+            pm.execute_notebook(str(path), str(tmp_path / "06-cuda.ipynb"), parameters={"FAST": True, "DEVICE": "cuda"},
+                                cwd=str(path.parent), execution_timeout=300, progress_bar=False, kernel_name="python3")
 
 
 @pytest.mark.notebook
