@@ -19,6 +19,7 @@ survey's point that compact networks can match large ones on small spine dataset
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -269,34 +270,52 @@ def _segmenter(arch: str, dims: int, size: str, cin: int, cout: int) -> nn.Modul
                           depths=(1, 1, 1, 1) if size == "tiny" else (2, 2, 2, 2))
 
 
-def _without_torchvision_placeholders() -> None:
-    """Let MONAI's RetinaNetDetector run without torchvision.
+class _NoTorchvisionMatcher:  # nothing is an instance of it
+    pass
 
-    With the ATSS matcher and the hard-negative sampler (both MONAI's own) the detector needs nothing
-    from torchvision, but it still asks ``isinstance(matcher, torchvision.Matcher)``, and the
-    optional-import stub raises on that. Plain placeholder classes make those checks simply false.
-    PyPI's torchvision does not install beside the CPU torch build this lab pins.
+
+class _NoTorchvisionSampler:
+    pass
+
+
+@contextlib.contextmanager
+def _torchvision_checks_answered():
+    """While a detector runs, let MONAI's RetinaNetDetector ask its torchvision ``isinstance`` questions
+    without torchvision, and put MONAI back as it was afterwards.
+
+    With the ATSS matcher and the hard-negative sampler (both MONAI's own) the detector needs nothing from
+    torchvision, but it still asks ``isinstance(matcher, torchvision.Matcher)``, and the optional-import stub
+    raises on that. For the length of the call, placeholder classes make those checks simply false; no other
+    MONAI user sees them. PyPI's torchvision does not install beside the CPU torch build this lab pins.
     """
-    try:
-        import torchvision  # noqa: F401
+    import importlib.util
+
+    if importlib.util.find_spec("torchvision") is not None:
+        yield
         return
-    except ImportError:
-        pass
     import monai.apps.detection.networks.retinanet_detector as rd
 
-    class TorchvisionMatcherUnavailable:  # nothing is an instance of it
-        pass
+    saved = rd.Matcher, rd.BalancedPositiveNegativeSampler
+    rd.Matcher, rd.BalancedPositiveNegativeSampler = _NoTorchvisionMatcher, _NoTorchvisionSampler
+    try:
+        yield
+    finally:
+        rd.Matcher, rd.BalancedPositiveNegativeSampler = saved
 
-    class TorchvisionSamplerUnavailable:
-        pass
 
-    rd.Matcher = TorchvisionMatcherUnavailable
-    rd.BalancedPositiveNegativeSampler = TorchvisionSamplerUnavailable
+def _retinanet_class():
+    """MONAI's RetinaNetDetector whose forward runs inside :func:`_torchvision_checks_answered`."""
+    from monai.apps.detection.networks.retinanet_detector import RetinaNetDetector
+
+    class LabRetinaNetDetector(RetinaNetDetector):
+        def forward(self, *args, **kwargs):
+            with _torchvision_checks_answered():
+                return super().forward(*args, **kwargs)
+
+    return LabRetinaNetDetector
 
 
 def _detector(dims: int, size: str, cin: int, cout: int) -> nn.Module:
-    _without_torchvision_placeholders()
-    from monai.apps.detection.networks.retinanet_detector import RetinaNetDetector
     from monai.apps.detection.networks.retinanet_network import RetinaNet
     from monai.apps.detection.utils.anchor_utils import AnchorGeneratorWithAnchorShape
     from monai.networks import nets
@@ -308,7 +327,7 @@ def _detector(dims: int, size: str, cin: int, cout: int) -> nn.Module:
     shapes = ((32, 24), (48, 32), (64, 48)) if dims == 2 else ((32, 24, 32), (48, 32, 48))
     anchors = AnchorGeneratorWithAnchorShape(feature_map_scales=(1, 2, 4), base_anchor_shapes=shapes)
     net = RetinaNet(dims, cout, anchors.num_anchors_per_location()[0], features, size_divisible=16)
-    detector = RetinaNetDetector(net, anchors, spatial_dims=dims, num_classes=cout, size_divisible=16)
+    detector = _retinanet_class()(net, anchors, spatial_dims=dims, num_classes=cout, size_divisible=16)
     detector.set_target_keys(box_key="boxes", label_key="labels")
     detector.set_box_selector_parameters(score_thresh=0.05, topk_candidates_per_level=300, nms_thresh=0.3,
                                          detections_per_img=20)

@@ -100,4 +100,11 @@ def test_retinanet_detects_without_torchvision_and_its_loss_falls():
     if importlib.util.find_spec("torchvision") is None:
         import sys
 
+        import monai.apps.detection.networks.retinanet_detector as rd
+
+        from lumbarlab.models import _NoTorchvisionMatcher, _NoTorchvisionSampler
+
         assert "torchvision" not in sys.modules
+        # the placeholders lived only while the detector ran: MONAI's own stub is back for everyone else
+        assert rd.Matcher is not _NoTorchvisionMatcher
+        assert rd.BalancedPositiveNegativeSampler is not _NoTorchvisionSampler
