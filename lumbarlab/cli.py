@@ -70,7 +70,7 @@ def _cmd_lab(args: argparse.Namespace) -> int:
         cmd.append("--no-browser")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")  # containers and CI run as root
-    return subprocess.call(cmd, cwd=root)
+    return _become(cmd, root)
 
 
 def dashboard_command(name: str | None, port: int, ip: str = "127.0.0.1", open_browser: bool = False) -> list[str]:
@@ -99,7 +99,19 @@ def _cmd_dashboards(args: argparse.Namespace) -> int:
     cmd = dashboard_command(args.name, args.port, args.ip, open_browser=not args.no_browser)
     from lumbarlab.paths import repo_root
 
-    return subprocess.call(cmd, cwd=repo_root() / "apps")
+    return _become(cmd, repo_root() / "apps")
+
+
+def _become(cmd: list[str], cwd: Path) -> int:
+    """Replace this process with ``cmd`` (in ``cwd``): Ctrl-C and SIGTERM then reach the server itself, which stops
+    its kernels — a wrapper that died alone would leave the server and its kernels running. Where exec is not
+    available the command runs as a child whose end we wait for."""
+    os.chdir(cwd)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.name == "posix":
+        os.execv(cmd[0], cmd)
+    return subprocess.call(cmd)
 
 
 def _cmd_curriculum(args: argparse.Namespace) -> int:

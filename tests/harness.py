@@ -78,6 +78,33 @@ class Dashboard:
         box.press("Enter")
 
 
+def stop_process_tree(proc: subprocess.Popen, timeout: float = 20.0) -> list[str]:
+    """Stop a server we started and everything it started (kernels): SIGTERM to the server, which shuts its
+    kernels down, then a kill for anything still alive after ``timeout`` s. Returns what had to be killed (the
+    command lines) — empty when the server stopped its own children, as the tests require."""
+    import psutil
+
+    try:
+        family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        family = []
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+    _, alive = psutil.wait_procs(family, timeout=timeout)
+    survivors = []
+    for p in alive:
+        try:
+            survivors.append(" ".join(p.cmdline()))
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    return survivors
+
+
 def start_voila(name: str, port: int, env: dict[str, str], log: Path, timeout: float = 180.0) -> tuple[subprocess.Popen, float]:
     start = time.perf_counter()
     fh = open(log, "w")  # noqa: SIM115 - closed when the process ends
@@ -124,8 +151,5 @@ def open_dashboard(tmp_path, free_port, jupyter_env):
     if "pw" in state:
         state["pw"].stop()
     if "proc" in state:
-        state["proc"].terminate()
-        try:
-            state["proc"].wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            state["proc"].kill()
+        survivors = stop_process_tree(state["proc"])
+        assert not survivors, f"still running after the dashboard server stopped: {survivors}"

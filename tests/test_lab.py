@@ -1,4 +1,5 @@
-"""`lumbarlab lab` starts JupyterLab on localhost with a token, opening the first lesson."""
+"""`lumbarlab lab` starts JupyterLab on localhost with a token, opening the first lesson, and stopping it stops
+everything it started (its kernels too)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import urllib.request
 
 import pytest
 from conftest import REPO
+from harness import stop_process_tree
 
 
 def _get(url: str) -> int:
@@ -55,9 +57,19 @@ def test_lab_serves_with_token(free_port, jupyter_env, tmp_path):
         except urllib.error.HTTPError as err:
             status = err.code
         assert status in (302, 403)
+        # a kernel, as a lesson would start one: stopping the command must stop it too
+        req = urllib.request.Request(f"{base}/api/kernels?token={token}", data=b"{}", method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            assert r.status == 201
+        import psutil
+
+        deadline = time.time() + 60
+        while time.time() < deadline and not psutil.Process(proc.pid).children(recursive=True):
+            time.sleep(0.5)
+        assert psutil.Process(proc.pid).children(recursive=True), "the kernel did not start"
+        # the command became the server (exec): the pid we started is JupyterLab itself
+        assert "jupyter" in " ".join(psutil.Process(proc.pid).cmdline())
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        survivors = stop_process_tree(proc)
+    assert not survivors, f"still running after `lumbarlab lab` stopped: {survivors}"
