@@ -35,3 +35,20 @@ def test_jitter_panel_moves_the_measurement():
     assert noisy.slips["L4"]["slip_percent"] != pytest.approx(24.0, abs=0.01)
     assert "ll-measured-slip" in panel.text.value and panel.image.value[:4] == b"\x89PNG"
     assert np.isfinite(noisy.lordosis_L1_S1)
+
+
+def test_jitter_panel_marks_the_chosen_error_on_the_curve():
+    import io
+
+    from PIL import Image
+
+    panel = LandmarkJitterPanel(seed=1, curve=grade_flip_curve(sds_mm=(0.0, 2.0, 4.0), n_cases=10))
+    columns = {}
+    for sd in (1.0, 3.0):
+        panel.set(sd=sd)
+        rgb = np.asarray(Image.open(io.BytesIO(panel.curve_view.value)).convert("RGB")).astype(int)
+        red = (rgb[..., 0] > 180) & (rgb[..., 1] < 80) & (rgb[..., 2] < 80)
+        columns[sd] = np.nonzero(red)[1].mean()
+    _, column, _ = panel._curve_base
+    assert columns[1.0] == pytest.approx(column(1.0), abs=1.5) and columns[3.0] == pytest.approx(column(3.0), abs=1.5)
+    assert columns[3.0] > columns[1.0]

@@ -41,14 +41,16 @@ def test_each_pathology_control_reaches_the_case(explorer):
 def test_bad_input_shows_message_and_panel_keeps_working(explorer):
     good = explorer.case
     explorer.controls["seed"].value = -4
-    assert "Cannot render" in explorer.status.value and "seed" in explorer.status.value
+    assert "Cannot render" in explorer.message.value and "seed" in explorer.message.value
+    assert "ll-pe-error" in explorer.message.value  # the base panel's message line, found by its class
     assert explorer.case is good  # the last good render stays on screen
+    assert explorer.image.value and "Spondylolisthesis" in explorer.truth_html.value
     explorer.controls["seed"].value = 4
-    assert explorer.case.params.seed == 4 and "Cannot render" not in explorer.status.value
+    assert explorer.case.params.seed == 4 and explorer.message.value == ""
 
 
 def test_unknown_control_is_an_error(explorer):
     from lumbarlab.errors import LumbarLabError
 
-    with pytest.raises(LumbarLabError, match="unknown control"):
+    with pytest.raises(LumbarLabError, match="no control"):
         explorer.set(tilt=3)

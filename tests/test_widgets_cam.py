@@ -56,3 +56,14 @@ def test_bad_upload_shows_an_error_and_the_panel_keeps_working(panel):
     assert "seed must be 0 or more" in panel.message.value
     panel.set(seed=4)
     assert panel.message.value == "" and "phantom seed 4" in panel.result.value
+
+
+def test_opacity_redraws_the_overlay_without_a_forward_pass(panel, monkeypatch):
+    import lumbarlab.explain as explain_module
+
+    saliency, before = panel.saliency, panel.map_view.value
+    monkeypatch.setattr(explain_module, "explain", lambda *a, **k: pytest.fail("opacity must not recompute the map"))
+    panel.set(alpha=0.9)
+    assert panel.saliency is saliency and panel.map_view.value != before
+    monkeypatch.undo()
+    panel.set(alpha=0.45)

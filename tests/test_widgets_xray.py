@@ -49,3 +49,21 @@ def test_errors_show_in_the_panel_and_keep_the_case(panel):
     assert "seed must be 0 or more" in panel.message.value
     panel.set(seed=3)
     assert panel.message.value == ""
+
+
+def test_opacity_redraws_only_the_grad_cam_and_the_ap_view_follows_its_spine(panel, monkeypatch):
+    import lumbarlab.widgets.xray_panel as xp
+
+    result, ap, cam = panel.result, panel.ap_view.value, panel.cam.value
+    monkeypatch.setattr(xp, "analyse", lambda *a, **k: pytest.fail("opacity must not rerun the models"))
+    panel.set(alpha=0.9)
+    assert panel.result is result and panel.cam.value != cam and panel.ap_view.value == ap
+    monkeypatch.undo()
+    panel.set(level="L3")  # the AP view shows the same spine: a level change without a slip leaves it alone
+    panel.set(slip=0.0)
+    ap_no_slip = panel.ap_view.value
+    panel.set(level="L4")
+    assert panel.ap_view.value == ap_no_slip
+    panel.set(cobb=12.0)  # a new curve is a new AP view
+    assert panel.ap_view.value != ap_no_slip
+    panel.set(cobb=0.0, alpha=0.45, slip=30.0)

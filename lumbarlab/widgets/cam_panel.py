@@ -13,13 +13,14 @@ import time
 import numpy as np
 
 from lumbarlab.errors import LumbarLabError
+from lumbarlab.widgets.base import Panel
 
 __all__ = ["CAMPanel", "CLASS_NAMES"]
 
 CLASS_NAMES = ("normal", "spondylolisthesis")
 
 
-class CAMPanel:
+class CAMPanel(Panel):
     """Saliency of X-ray classifiers on phantom cases or uploaded radiographs.
 
     Args:
@@ -36,11 +37,14 @@ class CAMPanel:
         'VBox'
     """
 
+    css = "ll-cam"
+
     def __init__(self, models: dict | None = None, seed: int = 3, slip: float = 30.0, size: int = 256):
         import ipywidgets as w
 
         from lumbarlab.explain import METHODS
 
+        super().__init__()
         if models is None:
             from lumbarlab import zoo
 
@@ -53,33 +57,25 @@ class CAMPanel:
         self.saliency = None
         self.last_seconds = 0.0
         style, lay = {"description_width": "110px"}, w.Layout(width="330px")
-        self.controls = {
-            "model": w.Dropdown(options=list(self.models), description="Model", style=style, layout=lay),
-            "method": w.Dropdown(options=list(METHODS), value="gradcam", description="Method", style=style, layout=lay),
-            "target": w.Dropdown(options=[("predicted", -1)] + [(n, i) for i, n in enumerate(CLASS_NAMES)], value=-1,
-                                 description="Explain class", style=style, layout=lay),
-            "layer": w.Dropdown(options=[], description="Layer", style=style, layout=lay),
-            "alpha": w.FloatSlider(0.45, min=0.0, max=1.0, step=0.05, description="Map opacity", style=style, layout=lay),
-            "seed": w.IntText(seed, description="Phantom seed", style=style, layout=lay),
-            "slip": w.BoundedFloatText(slip, min=0.0, max=60.0, step=1.0, description="L4 slip (%)", style=style,
-                                       layout=lay),
-        }
-        for key, ctl in self.controls.items():
-            ctl.add_class(f"ll-cam-{key}")  # stable hooks for the browser tests
-        for ctl in self.controls.values():
-            if hasattr(ctl, "continuous_update"):
-                ctl.continuous_update = False
-        self.upload = w.FileUpload(accept=".png,.jpg,.jpeg,.dcm", multiple=False, description="Upload radiograph")
-        self.upload.add_class("ll-cam-upload")
+        self.control("model", w.Dropdown(options=list(self.models), description="Model", style=style, layout=lay),
+                     self._on_model)
+        self.control("method", w.Dropdown(options=list(METHODS), value="gradcam", description="Method", style=style,
+                                          layout=lay), self.update)
+        self.control("target", w.Dropdown(options=[("predicted", -1)] + [(n, i) for i, n in enumerate(CLASS_NAMES)],
+                                          value=-1, description="Explain class", style=style, layout=lay), self.update)
+        self.control("layer", w.Dropdown(options=[], description="Layer", style=style, layout=lay), self.update)
+        self.control("alpha", w.FloatSlider(0.45, min=0.0, max=1.0, step=0.05, description="Map opacity", style=style,
+                                            layout=lay), self._on_alpha)
+        self.control("seed", w.IntText(seed, description="Phantom seed", style=style, layout=lay), self._on_case)
+        self.control("slip", w.BoundedFloatText(slip, min=0.0, max=60.0, step=1.0, description="L4 slip (%)",
+                                                style=style, layout=lay), self._on_case)
+        self.upload = self.upload_control(self._on_image, size)
         self.picture = w.Image(format="png", layout=w.Layout(width="300px"))
         self.map_view = w.Image(format="png", layout=w.Layout(width="300px"))
         self.result = w.HTML()
-        self.message = w.HTML()
+        self._holding = True  # filling the layer list is not a user's change
         self._refresh_layers()
-        for key, ctl in self.controls.items():
-            ctl.observe(self._on_case if key in ("seed", "slip") else self._on_model if key == "model" else self._on_view,
-                        names="value")
-        self.upload.observe(self._on_upload, names="value")
+        self._holding = False
         self.widget = w.VBox([
             w.HBox([w.VBox(list(self.controls.values()) + [self.upload]), w.VBox([self.result, self.message])]),
             w.HBox([self.picture, self.map_view]),
@@ -98,13 +94,6 @@ class CAMPanel:
         if self.saliency is None:
             return None
         return CLASS_NAMES[int(self._predicted)], float(self._probability)
-
-    def set(self, **values) -> None:
-        """Set controls by name (``method``, ``target``, ``layer``, ``alpha``, ``seed``, ``slip``, ``model``)."""
-        for key, value in values.items():
-            if key not in self.controls:
-                raise LumbarLabError(f"no control {key!r}; choose from {', '.join(self.controls)}.")
-            self.controls[key].value = value
 
     def _refresh_layers(self) -> None:
         import torch
@@ -127,45 +116,34 @@ class CAMPanel:
         self.source = f"phantom seed {self.controls['seed'].value}, L4 slip {slip:.0f} %"
 
     # -- events ---------------------------------------------------------------------------------
-    def _guard(self, action) -> None:
+    def _on_case(self) -> None:
+        if int(self.controls["seed"].value) < 0:
+            raise LumbarLabError("the phantom seed must be 0 or more.")
+        self._load_phantom()
+        self.update()
+
+    def _on_model(self) -> None:
+        self._holding = True
         try:
-            action()
-            self.message.value = ""
-        except LumbarLabError as exc:
-            from lumbarlab.widgets.upload import error_html
+            self._refresh_layers()
+        finally:
+            self._holding = False
+        self.update()
 
-            self.message.value = error_html("ll-cam-error", exc)
+    def _on_alpha(self) -> None:
+        from lumbarlab.explain import overlay
 
-    def _on_case(self, _change) -> None:
-        def run():
-            if int(self.controls["seed"].value) < 0:
-                raise LumbarLabError("the phantom seed must be 0 or more.")
-            self._load_phantom()
-            self.update()
-        self._guard(run)
+        if self.saliency is not None:  # only the overlay depends on the opacity: no new forward pass
+            self.show(self.map_view, overlay(self.image, self.saliency.maps[0], alpha=self.controls["alpha"].value))
 
-    def _on_model(self, _change) -> None:
-        self._guard(lambda: (self._refresh_layers(), self.update()))
-
-    def _on_view(self, _change) -> None:
-        self._guard(self.update)
-
-    def _on_upload(self, change) -> None:
-        def run():
-            from lumbarlab.widgets.upload import read_upload
-
-            upload = read_upload(change, self.size)
-            if upload is None:
-                return
-            name, self.image = upload
-            self.source = f"upload {name} (resized to {self.size}²)"
-            self.update()
-        self._guard(run)
+    def _on_image(self, name: str, image: np.ndarray) -> None:
+        self.image = image
+        self.source = f"upload {name} (resized to {self.size}²)"
+        self.update()
 
     # -- drawing ----------------------------------------------------------------------------------
     def update(self) -> None:
         from lumbarlab.explain import explain, overlay
-        from lumbarlab.widgets.svg import encode_png
 
         c = {k: ctl.value for k, ctl in self.controls.items()}
         start = time.perf_counter()
@@ -181,9 +159,8 @@ class CAMPanel:
         except RuntimeError as exc:  # e.g. a layer whose output does not feed the score
             raise LumbarLabError(f"cannot explain at layer {c['layer']!r}: {exc}") from exc
         self.last_seconds = time.perf_counter() - start
-        grey = (255 * np.clip(self.image, 0, 1)).astype(np.uint8)
-        self.picture.value = encode_png(grey)
-        self.map_view.value = encode_png(overlay(self.image, self.saliency.maps[0], alpha=c["alpha"]))
+        self.show(self.picture, self.image)
+        self.show(self.map_view, overlay(self.image, self.saliency.maps[0], alpha=c["alpha"]))
         explained = CLASS_NAMES[int(self.saliency.target[0])]
         self.result.value = (
             f"<p>{html.escape(self.source)}</p>"

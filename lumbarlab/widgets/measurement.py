@@ -12,6 +12,7 @@ import html
 import numpy as np
 
 from lumbarlab.errors import LumbarLabError
+from lumbarlab.widgets.base import Panel
 
 __all__ = ["grade_flip_curve", "LandmarkJitterPanel", "jitter"]
 
@@ -58,26 +59,37 @@ def grade_flip_curve(sds_mm=(0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0), n_cases: int = 
     return out
 
 
-class LandmarkJitterPanel:
-    """A slider of landmark error (mm) over one phantom radiograph and the grade-flip curve."""
+class LandmarkJitterPanel(Panel):
+    """A slider of landmark error (mm) over one phantom radiograph and the grade-flip curve.
+
+    Example:
+        >>> panel = LandmarkJitterPanel(seed=1, curve=grade_flip_curve(sds_mm=(0.0, 2.0), n_cases=10))
+        >>> panel.set(sd=0.0); round(panel.measured()[1].slips["L4"]["slip_percent"], 1)
+        24.0
+    """
+
+    css = "ll-jitter"
 
     def __init__(self, seed: int = 0, slip: float = 24.0, fracture: float = 22.0, curve: dict | None = None, size: int = 256):
         import ipywidgets as w
 
+        super().__init__()
         from lumbarlab.phantom import sample_params
         from lumbarlab.phantom.fast2d import lateral_radiograph
 
         self.rad = lateral_radiograph(sample_params(seed, slip={"L4": slip}, fracture={"L1": fracture}), size=size)
         self.curve = curve if curve is not None else grade_flip_curve(n_cases=100, seed=seed)
         self.seed = seed
-        self.slider = w.FloatSlider(0.0, min=0.0, max=4.0, step=0.25, description="Landmark error (mm)",
-                                    style={"description_width": "150px"}, layout=w.Layout(width="460px"),
-                                    continuous_update=False)
+        self.slider = self.control("sd", w.FloatSlider(0.0, min=0.0, max=4.0, step=0.25,
+                                                       description="Landmark error (mm)",
+                                                       style={"description_width": "150px"},
+                                                       layout=w.Layout(width="460px")), self.update)
         self.image = w.Image(format="png")
         self.text = w.HTML()
-        self.widget = w.VBox([self.slider, w.HBox([self.image, self.text])])
-        self.slider.observe(lambda _: self.update(), names="value")
-        self.update()
+        self.curve_view = w.Image(format="png")
+        self._curve_base = None
+        self.widget = w.VBox([self.slider, self.message, w.HBox([self.image, w.VBox([self.curve_view, self.text])])])
+        self.guard(self.update)
 
     def measured(self, sd_mm: float | None = None):
         from lumbarlab.measure import measure_lateral
@@ -87,32 +99,55 @@ class LandmarkJitterPanel:
         corners = jitter(self.rad.corners, sd, self.rad.spacing, rng)
         return corners, measure_lateral(corners, self.rad.spacing)
 
-    def update(self) -> None:
+    def _curve_background(self):
+        """The grade-flip curve drawn once with matplotlib, as RGB pixels, and the pixel column of each σ and the
+        rows of the plot area, so each move only draws its marker line (matplotlib per move cost ~100 ms)."""
         import matplotlib
 
         matplotlib.use("Agg", force=False)
         import matplotlib.pyplot as plt
 
-        from lumbarlab.viz import figure_to_png, measurement_overlay
+        fig, ax = plt.subplots(figsize=(3.6, 3.0), dpi=80)
+        ax.plot(self.curve["sd_mm"], [100 * r for r in self.curve["grade_flip_rate"]], "o-")
+        ax.set_xlim(-0.1, 4.1)
+        ax.set_xlabel("landmark error σ (mm)")
+        ax.set_ylabel("Meyerding grades changed (%)")
+        fig.tight_layout()
+        fig.canvas.draw()
+        rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+        height = rgb.shape[0]
+        (x0, _), (x1, _) = ax.transData.transform([(0.0, 0.0), (1.0, 0.0)])
+        bottom, top = ax.bbox.get_points()[0][1], ax.bbox.get_points()[1][1]
+        plt.close(fig)
+        column = lambda sd: x0 + (x1 - x0) * sd  # noqa: E731 - display x is linear in σ
+        return rgb, column, (height - top, height - bottom)
+
+    def _curve_png(self, sd: float) -> bytes:
+        from PIL import Image, ImageDraw
+
+        from lumbarlab.widgets.svg import encode_png
+
+        if getattr(self, "_curve_base", None) is None:
+            self._curve_base = self._curve_background()
+        rgb, column, (row_top, row_bottom) = self._curve_base
+        picture = Image.fromarray(rgb)
+        draw, x = ImageDraw.Draw(picture), float(column(sd))
+        for y in np.arange(row_top, row_bottom, 8.0):  # dashed, as the old axvline
+            draw.line([(x, float(y)), (x, float(min(y + 5, row_bottom)))], fill=(214, 39, 40), width=2)
+        return encode_png(np.asarray(picture))
+
+    def update(self) -> None:
+        from lumbarlab.viz import measurement_overlay
 
         corners, rep = self.measured()
         overlay = measurement_overlay(self.rad.image, corners, self.rad.spacing, "lateral",
                                       f"landmark error σ = {self.slider.value:.2f} mm",
                                       truth_corners=self.rad.corners if self.slider.value > 0 else None)
-        fig, ax = plt.subplots(figsize=(3.6, 3.0))
-        ax.plot(self.curve["sd_mm"], [100 * r for r in self.curve["grade_flip_rate"]], "o-")
-        ax.axvline(self.slider.value, color="#d62728", ls="--")
-        ax.set_xlabel("landmark error σ (mm)")
-        ax.set_ylabel("Meyerding grades changed (%)")
-        fig.tight_layout()
-        curve_png = figure_to_png(fig)
-        import base64
-
         truth = self.rad.truth["slip_percent"]["L4"]
         self.image.value = overlay
+        self.curve_view.value = self._curve_png(self.slider.value)
         s = rep.slips["L4"]
         self.text.value = (
-            f"<img src='data:image/png;base64,{base64.b64encode(curve_png).decode()}'/>"
             f"<p>L4 slip: truth {truth:.1f} %, measured <b class='ll-measured-slip'>{s['slip_percent']:.1f} %</b> "
             f"(Meyerding {s['meyerding_grade']})<br>L1 height loss: measured "
             f"{rep.vertebrae['L1']['height_loss_percent']:.1f} % (Genant {rep.vertebrae['L1']['genant_grade']})</p>"

@@ -8,6 +8,7 @@ import time
 import numpy as np
 
 from lumbarlab.errors import LumbarLabError
+from lumbarlab.widgets.base import Panel
 
 __all__ = ["PhantomExplorer", "truth_rows"]
 
@@ -52,7 +53,7 @@ def _changes(old, new) -> list[tuple[str, str]]:
     return out
 
 
-class PhantomExplorer:
+class PhantomExplorer(Panel):
     """A panel of pathology controls over one phantom case, shown in every modality.
 
     Each control re-renders the case (about half a second on a laptop) and shows CT, T1 and
@@ -68,15 +69,18 @@ class PhantomExplorer:
         'VBox'
     """
 
+    css = "ll-pe"
+
     def __init__(self, seed: int = 0, shape=(128, 128, 176), spacing: float = 1.25):
         import ipywidgets as w
 
+        super().__init__()
         self.shape, self.spacing = tuple(shape), spacing
         self.case = None
         self.last_seconds = 0.0
         style = {"description_width": "150px"}
         lay = w.Layout(width="420px")
-        self.controls = {
+        controls = {
             "seed": w.IntText(value=seed, description="Seed (anatomy)", style=style, layout=lay),
             "slip_level": w.Dropdown(options=["L1", "L2", "L3", "L4", "L5"], value="L4",
                                      description="Slip level", style=style, layout=lay),
@@ -96,15 +100,13 @@ class PhantomExplorer:
             "canal": w.FloatSlider(16.0, min=6, max=22, step=0.5, description="Canal AP (mm)", style=style, layout=lay),
             "overlay": w.Checkbox(value=True, description="Label overlays", style=style, layout=lay),
         }
-        for ctl in self.controls.values():
-            if hasattr(ctl, "continuous_update"):
-                ctl.continuous_update = False
-            ctl.observe(self._on_change, names="value")
+        for name, ctl in controls.items():
+            self.control(name, ctl, self._render)
         self.image = w.Image(format="png", layout=w.Layout(width="100%"))
         self.truth_html = w.HTML()
         self.status = w.HTML()
         self.widget = w.VBox([
-            w.HBox([w.VBox(list(self.controls.values())), w.VBox([self.truth_html, self.status])]),
+            w.HBox([w.VBox(list(self.controls.values())), w.VBox([self.truth_html, self.message, self.status])]),
             self.image,
         ])
         self.update()
@@ -123,29 +125,15 @@ class PhantomExplorer:
             params["herniation"] = {c["disc"]: c["herniation"]}
         return params
 
-    def set(self, **values) -> None:
-        """Set controls by name (as a user would) and re-render once."""
-        unknown = set(values) - set(self.controls)
-        if unknown:
-            raise LumbarLabError(f"unknown control(s) {sorted(unknown)}; choose from {sorted(self.controls)}.")
-        self._hold = True
-        try:
-            for key, value in values.items():
-                self.controls[key].value = value
-        finally:
-            self._hold = False
-        self.update()
-
-    _hold = False
     _grid = None
     _grid_seed: int | None = None
 
-    def _on_change(self, _change) -> None:
-        if not self._hold:
-            self.update()
-
     def update(self) -> None:
-        """Re-render the case from the controls; show a readable message on bad input."""
+        """Re-render the case from the controls; bad input shows in the message line (the last good render
+        stays)."""
+        self.guard(self._render)
+
+    def _render(self) -> None:
         from lumbarlab.phantom import make_case, sample_params
         from lumbarlab.viz import case_overview
 
@@ -161,8 +149,8 @@ class PhantomExplorer:
                 self._grid_seed = seed
             case = make_case(params, grid=self._grid)
         except LumbarLabError as exc:
-            self.status.value = f"<p style='color:#b00020'><b>Cannot render:</b> {html.escape(str(exc))}</p>"
-            return
+            self.status.value = ""  # the render report no longer describes what the controls say
+            raise LumbarLabError(f"Cannot render: {exc}") from exc
         changes = _changes(self.case, case)
         self.case = case
         self.image.value = case_overview(case, overlay=self.controls["overlay"].value)
@@ -174,8 +162,3 @@ class PhantomExplorer:
             f"<p>Rendered in {self.last_seconds:.2f} s.</p>"
             + (f"<p>Changes since the last render:</p><ul>{change_rows}</ul>" if change_rows else "")
         )
-
-    def _ipython_display_(self):  # display(explorer) shows the panel
-        from IPython.display import display
-
-        display(self.widget)

@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from lumbarlab.errors import LumbarLabError
+from lumbarlab.widgets.base import Panel
 
 __all__ = ["XrayPanel", "analyse"]
 
@@ -44,7 +45,7 @@ def analyse(image: np.ndarray, models: dict, spacing: tuple[float, float] | None
     return {"probability": float(probs[1]), "cam": cam, "corners": corners, "report": report, "segmentation": seg}
 
 
-class XrayPanel:
+class XrayPanel(Panel):
     """Phantom controls or an upload → classifier, landmarks + measurements, segmentation, Grad-CAM;
     for phantom cases also the AP view with its Cobb angle (measured on annotated corners).
 
@@ -57,44 +58,43 @@ class XrayPanel:
         'VBox'
     """
 
+    css = "ll-xr"
+
     def __init__(self, seed: int = 3, slip: float = 30.0, level: str = "L4", fracture: float = 0.0, cobb: float = 0.0,
                  size: int = 256):
         import ipywidgets as w
 
         from lumbarlab import zoo
 
+        super().__init__()
         self.size = size
         self.models = {name: zoo.load(name) for name in ("xray-slip", "xray-corners", "xray-vertebrae")}
         self.image: np.ndarray | None = None
         self.truth_corners: dict | None = None
         self.truth: dict = {}
-        self.spacing = (1.0, 1.0)
+        self.spacing: tuple[float, float] = (1.0, 1.0)
         self.source = ""
         self.result: dict = {}
         self.last_seconds = 0.0
+        self._ap_key: tuple | None = None
         style, lay = {"description_width": "120px"}, w.Layout(width="300px")
-        self.controls = {
-            "seed": w.IntText(seed, description="Phantom seed", style=style, layout=lay),
-            "level": w.Dropdown(options=["L3", "L4", "L5"], value=level, description="Slip level", style=style, layout=lay),
-            "slip": w.BoundedFloatText(slip, min=0.0, max=60.0, step=1.0, description="Slip (%)", style=style, layout=lay),
-            "fracture": w.BoundedFloatText(fracture, min=0.0, max=50.0, step=1.0, description="L1 height loss (%)",
-                                           style=style, layout=lay),
-            "cobb": w.BoundedFloatText(cobb, min=0.0, max=40.0, step=1.0, description="Cobb angle (°)", style=style,
-                                       layout=lay),
-            "alpha": w.FloatSlider(0.45, min=0.0, max=1.0, step=0.05, description="Grad-CAM opacity", style=style,
-                                   layout=lay, continuous_update=False),
-        }
-        for key, ctl in self.controls.items():
-            ctl.add_class(f"ll-xr-{key}")
-            ctl.observe(self._on_view if key == "alpha" else self._on_case, names="value")
-        self.upload = w.FileUpload(accept=".png,.jpg,.jpeg,.dcm", multiple=False, description="Upload radiograph")
-        self.upload.add_class("ll-xr-upload")
-        self.upload.observe(self._on_upload, names="value")
+        self.control("seed", w.IntText(seed, description="Phantom seed", style=style, layout=lay), self._on_case)
+        self.control("level", w.Dropdown(options=["L3", "L4", "L5"], value=level, description="Slip level",
+                                         style=style, layout=lay), self._on_case)
+        self.control("slip", w.BoundedFloatText(slip, min=0.0, max=60.0, step=1.0, description="Slip (%)",
+                                                style=style, layout=lay), self._on_case)
+        self.control("fracture", w.BoundedFloatText(fracture, min=0.0, max=50.0, step=1.0,
+                                                    description="L1 height loss (%)", style=style, layout=lay),
+                     self._on_case)
+        self.control("cobb", w.BoundedFloatText(cobb, min=0.0, max=40.0, step=1.0, description="Cobb angle (°)",
+                                                style=style, layout=lay), self._on_case)
+        self.control("alpha", w.FloatSlider(0.45, min=0.0, max=1.0, step=0.05, description="Grad-CAM opacity",
+                                            style=style, layout=lay), self._on_alpha)
+        self.upload = self.upload_control(self._on_image, size)
         self.measured = w.Image(format="png", layout=w.Layout(width="340px"))
         self.segmented = w.Image(format="png", layout=w.Layout(width="256px"))
         self.cam = w.Image(format="png", layout=w.Layout(width="256px"))
         self.report = w.HTML()
-        self.message = w.HTML()
         self.ap_view = w.Image(format="png", layout=w.Layout(width="220px"))
         self.ap_text = w.HTML()
         self.widget = w.VBox([
@@ -103,15 +103,7 @@ class XrayPanel:
                     w.VBox([w.HTML("<b>Grad-CAM</b> for “spondylolisthesis”"), self.cam]),
                     w.VBox([w.HTML("<b>AP view</b> (phantom)"), self.ap_view, self.ap_text])]),
         ], layout=w.Layout(min_width="900px"))
-        self._load_phantom()
-        self.update()
-
-    def set(self, **values) -> None:
-        """Set controls by name (``seed``, ``level``, ``slip``, ``fracture``, ``cobb``, ``alpha``)."""
-        for key, value in values.items():
-            if key not in self.controls:
-                raise LumbarLabError(f"no control {key!r}; choose from {', '.join(self.controls)}.")
-            self.controls[key].value = value
+        self._on_case()
 
     def _load_phantom(self) -> None:
         from lumbarlab.datasets import corners_to_dict, landmarks_from_corners
@@ -137,50 +129,41 @@ class XrayPanel:
     def _draw_ap(self, seed: int, pathology: dict, cobb: float) -> None:
         """The AP radiograph of the same phantom spine (2 mm voxels, ~0.05 s) with the Cobb angle measured on
         the phantom's annotated AP corners: the zoo has no AP model yet, so this view shows the measurement,
-        not a prediction."""
+        not a prediction. Redrawn only when the spine it shows changes."""
         from lumbarlab.measure import measure_ap
         from lumbarlab.phantom import make_case
         from lumbarlab.viz import measurement_overlay
 
-        case = make_case(seed, cobb=cobb, shape=(96, 64, 120), spacing=2.0, **pathology)
+        key = (seed, repr(sorted(pathology.items())), cobb)
+        if key == self._ap_key:
+            return
+        case = make_case(seed, cobb=cobb, shape=(96, 64, 120), spacing=2.0, modalities=("xray",), **pathology)
         rep = measure_ap(case.ap.corners, case.ap.spacing)
         self.ap_view.value = measurement_overlay(case.ap.image, case.ap.corners, case.ap.spacing, "ap", dpi=60)
         self.ap_text.value = (f"<p>Cobb {rep.upper_end}–{rep.lower_end}: <b class='ll-xr-cobb-measured'>{rep.cobb:.1f}°</b> "
                               f"(on annotated corners; truth {case.truth['cobb']['angle_deg']:.1f}°)</p>")
+        self._ap_key = key
 
     # -- events -----------------------------------------------------------------------------------
-    def _guard(self, action) -> None:
-        try:
-            action()
-            self.message.value = ""
-        except LumbarLabError as exc:
-            from lumbarlab.widgets.upload import error_html
+    def _on_case(self) -> None:
+        self._load_phantom()
+        self.update()
 
-            self.message.value = error_html("ll-xr-error", exc)
+    def _on_alpha(self) -> None:
+        from lumbarlab.explain import overlay
 
-    def _on_case(self, _change) -> None:
-        self._guard(lambda: (self._load_phantom(), self.update()))
+        if self.result:  # only the Grad-CAM picture depends on the opacity
+            self.show(self.cam, overlay(self.image, self.result["cam"], alpha=self.controls["alpha"].value))
 
-    def _on_view(self, _change) -> None:
-        self._guard(self.draw)
-
-    def _on_upload(self, change) -> None:
-        def run():
-            from lumbarlab.widgets.upload import read_upload
-
-            upload = read_upload(change, self.size)
-            if upload is None:
-                return
-            name, image = upload
-            # analyse first: a failure keeps the old case. The image was resized to the model's grid, so its
-            # pixels have no known size: lengths stay in pixels (the panel shows ratios and angles only)
-            result = analyse(image, self.models, None)
-            self.image, self.spacing, self.truth_corners, self.truth = image, (1.0, 1.0), None, {}
-            self.ap_view.value, self.ap_text.value = b"", "<p>AP view: phantom cases only.</p>"
-            self.source = f"upload {name} (resized to {self.size}²; lengths in pixels)"
-            self.result = result
-            self.draw()
-        self._guard(run)
+    def _on_image(self, name: str, image: np.ndarray) -> None:
+        # analyse first: a failure keeps the old case. The image was resized to the model's grid, so its
+        # pixels have no known size: lengths stay in pixels (the panel shows ratios and angles only)
+        result = analyse(image, self.models, None)
+        self.image, self.spacing, self.truth_corners, self.truth = image, (1.0, 1.0), None, {}  # square pixels for drawing
+        self.ap_view.value, self.ap_text.value, self._ap_key = b"", "<p>AP view: phantom cases only.</p>", None
+        self.source = f"upload {name} (resized to {self.size}²; lengths in pixels)"
+        self.result = result
+        self.draw()
 
     # -- work ---------------------------------------------------------------------------------------
     def update(self) -> None:
