@@ -6,6 +6,9 @@ command line start quickly.
 """
 
 from lumbarlab.errors import LumbarLabError
+from lumbarlab.imports import defer_iri_grammar
+
+defer_iri_grammar()  # saves 1–5 s of every `import monai` (lumbarlab.imports says why)
 
 __all__ = ["LumbarLabError", "__version__"]
 __version__ = "0.1.0"

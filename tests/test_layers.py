@@ -13,7 +13,7 @@ from conftest import REPO
 #: Layers from the bottom up (ARCHITECTURE.md); a module belongs to the first prefix that matches it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("lumbarlab.errors", "lumbarlab.volume", "lumbarlab.labels", "lumbarlab.device", "lumbarlab.metrics",
-              "lumbarlab.paths")),
+              "lumbarlab.paths", "lumbarlab.imports")),
     ("formats", ("lumbarlab.io", "lumbarlab.dicom")),
     ("measures", ("lumbarlab.measure",)),
     ("sources", ("lumbarlab.phantom", "lumbarlab.fetch", "data_fetch")),
