@@ -44,6 +44,10 @@ bench: install
 	mkdir -p benchmarks/results
 	$(BIN)/python benchmarks/bench_phantom.py --out benchmarks/results/bench_phantom.json
 	$(BIN)/python benchmarks/bench_metric_explorer.py --out benchmarks/results/bench_metric_explorer.json
+	$(BIN)/python benchmarks/bench_infer.py --out benchmarks/results/bench_infer_cpu.json
+	$(BIN)/python benchmarks/bench_cam.py --out benchmarks/results/bench_cam_cpu.json
+	$(BIN)/python benchmarks/bench_label_map.py --out benchmarks/results/bench_label_map.json
+	$(BIN)/python benchmarks/bench_panels.py --out benchmarks/results/bench_panels.json
 
 lint: install
 	$(BIN)/ruff check lumbarlab data_fetch tests benchmarks

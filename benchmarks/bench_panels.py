@@ -19,9 +19,11 @@ forward passes and one Grad-CAM backward for ``xray``, forward + Grad-CAM for ``
 must spend; ``over_models`` is the panel's p95 over it.
 
 In the browser (``dashboards``): each dashboard's server is started (``lumbarlab dashboards NAME``), then
-the page is requested ``--loads`` times in a fresh Chromium context; page request → the ready element
-visible is timed (the first load is the coldest: nothing of the kernel's imports is in the OS page cache
-yet). For ``xray`` also one slip change typed into the page → the new grade shown (``browser_redraw_s``).
+the page is requested several times, each in a fresh Chromium context (so each gets a new kernel); page
+request → the ready element visible is timed. For ``xray`` also one slip change typed into the page → the
+new grade shown (``browser_redraw_s``). Floors in the same run (``floors``), served by Voilà the same way: a
+notebook that shows one HTML widget (Voilà + kernel + Chromium alone), and one that first imports torch,
+MONAI and lumbarlab (what any dashboard running a MONAI model pays before its first picture).
 
     python benchmarks/bench_panels.py [--quick] [--no-browser] [--out results.json]
 """
@@ -148,6 +150,54 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+FLOORS = {
+    "one_widget": "import ipywidgets as w\nw.HTML('<b class=\"ready\">ok</b>')",
+    "imports_torch_monai_lumbarlab": "import lumbarlab, torch, monai\nimport ipywidgets as w\n"
+                                     "w.HTML('<b class=\"ready\">ok</b>')",
+}
+
+
+def _page_times(browser, port: int, ready: str, loads: int, xray_redraw: bool = False) -> tuple[list[float], float | None]:
+    pages, redraw = [], None
+    for i in range(loads):
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.set_default_timeout(240_000)
+        start = time.perf_counter()
+        page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
+        page.wait_for_selector(ready, state="visible")
+        pages.append(time.perf_counter() - start)
+        if xray_redraw and i == 0:
+            box = page.locator(".ll-xr-slip input").first
+            box.fill("10")
+            start = time.perf_counter()
+            box.press("Enter")
+            page.wait_for_function("() => document.querySelector('.ll-xr-grade')?.textContent.trim() === '1'")
+            redraw = time.perf_counter() - start
+        context.close()
+    return pages, redraw
+
+
+def _floor_server(folder: Path, name: str, port: int, env: dict, log: Path):
+    import subprocess
+
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(FLOORS[name])]
+    nbformat.write(nb, folder / f"{name}.ipynb")
+    fh = open(log, "w")  # noqa: SIM115 - closed when the process ends
+    proc = subprocess.Popen([sys.executable, "-m", "voila", str(folder / f"{name}.ipynb"), f"--port={port}",
+                             "--no-browser"], env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=folder)
+    deadline = time.time() + 180
+    while "is running at" not in log.read_text():
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            raise RuntimeError(f"Voilà did not start:\n{log.read_text()}")
+        time.sleep(0.2)
+    return proc
+
+
 def bench_browser(loads: int) -> dict:
     sys.path.insert(0, str(ROOT / "tests"))
     from harness import CHROMIUM, CHROMIUM_ARGS, start_voila, stop_process_tree
@@ -164,33 +214,28 @@ def bench_browser(loads: int) -> dict:
             proc, started = start_voila(name, port, _jupyter_env(home), tmp / f"{name}.log")
             server_s = time.perf_counter() - started
             try:
-                pages = []
-                redraw = None
-                for i in range(loads):
-                    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-                    page = context.new_page()
-                    page.set_default_timeout(240_000)
-                    start = time.perf_counter()
-                    page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
-                    page.wait_for_selector(ready, state="visible")
-                    pages.append(time.perf_counter() - start)
-                    if name == "xray" and i == 0:
-                        box = page.locator(".ll-xr-slip input").first
-                        box.fill("10")
-                        start = time.perf_counter()
-                        box.press("Enter")
-                        page.wait_for_function("() => document.querySelector('.ll-xr-grade')?.textContent.trim() === '1'")
-                        redraw = time.perf_counter() - start
-                    context.close()  # Voilà shuts the page's kernel down when its websocket closes
+                pages, redraw = _page_times(browser, port, ready, loads, xray_redraw=name == "xray")
             finally:
                 survivors = stop_process_tree(proc)
             out[name] = {"server_start_s": round(server_s, 2), "page_to_interactive_s": [round(s, 2) for s in pages],
                          "cold_s": round(pages[0], 2), "worst_s": round(max(pages), 2), "stray_processes": len(survivors)}
             if redraw is not None:
                 out[name]["browser_redraw_s"] = round(redraw, 3)
+        floors = {}
+        for name in FLOORS:
+            home = tmp / name
+            home.mkdir()
+            port = _free_port()
+            proc = _floor_server(home, name, port, _jupyter_env(home), tmp / f"{name}.log")
+            try:
+                pages, _ = _page_times(browser, port, ".ready", loads)
+            finally:
+                stop_process_tree(proc)
+            floors[name] = {"page_to_interactive_s": [round(s, 2) for s in pages], "median_s": round(float(np.median(pages)), 2)}
         browser.close()
     out["worst_s"] = max(v["worst_s"] for v in out.values())
     out["within_goal"] = out["worst_s"] <= GOAL_PAGE_S
+    out["floors"] = floors
     return out
 
 

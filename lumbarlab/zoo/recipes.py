@@ -8,7 +8,7 @@ mean Dice ≥ 0.90, mean radial error ≤ 2 mm.
 A new model is a new :class:`Recipe` in :data:`RECIPES`; a 3D CT segmenter, for example::
 
     Recipe("ct-vertebrae", "segmentation", "unet", "tiny", 7, ("mean_dice", ">=", 0.85), "…",
-           modality="ct", spatial_dims=3, dataset="phantom_ct", classes=(20, 21, 22, 23, 24, 26),
+           modality="ct", spatial_dims=3, dataset="phantom_volumes", classes=(20, 21, 22, 23, 24, 26),
            image_size=(96, 96, 120), spacing=1.5, patch=(64, 64, 64), train=(100_000, 40), val=(800_000, 4),
            test=(900_000, 8))
 """
