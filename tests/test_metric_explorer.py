@@ -76,3 +76,19 @@ def test_bad_inputs_raise_clear_errors():
         MetricExplorer()
     d = detection_demo(0)
     DetectionPanel(d.image, d.gt_boxes, d.pred_boxes, d.pred_scores)  # the happy path builds
+
+
+def test_panels_share_the_base_panel_controls(demo):
+    """The number box, the slider and Panel.set are one control: each redraws the numbers the page shows."""
+    from lumbarlab.widgets.base import Panel
+
+    panel = demo.classification
+    assert isinstance(panel, Panel) and set(panel.controls) == {"threshold"}
+    panel.box.value = 0.42  # typing in the box moves the slider and redraws
+    assert panel.slider.value == pytest.approx(0.42)
+    assert f'data-metric="f1" style="text-align:right">{panel.values()["f1"]:.4f}' in panel.numbers.value
+    demo.segmentation.set(threshold=0.9)
+    dice = demo.segmentation.values()["dice"]
+    assert f'data-metric="dice" style="text-align:right">{dice:.4f}' in demo.segmentation.numbers.value
+    with pytest.raises(LumbarLabError, match="no control"):
+        demo.detection.set(iou=0.3)

@@ -54,11 +54,11 @@ class Panel:
         self.widget = None
 
     # -- controls -----------------------------------------------------------------------------------
-    def control(self, name: str, widget, handler: Callable[[], None]):
+    def control(self, name: str, widget, handler: Callable[[], None], continuous: bool = False):
         """Register ``widget`` as control ``name``: a change runs ``handler`` (guarded), and the widget gets the CSS
-        class ``<css>-<name>``. Sliders update on release (``continuous_update=False``)."""
+        class ``<css>-<name>``. Sliders update on release unless ``continuous`` (for handlers of a few ms)."""
         if hasattr(widget, "continuous_update"):
-            widget.continuous_update = False
+            widget.continuous_update = continuous
         widget.add_class(f"{self.css}-{name}")
         self.controls[name] = widget
         self._handlers[name] = handler
