@@ -85,7 +85,6 @@ def _models_floor(models: list, image: np.ndarray, cam_model, repeats: int) -> f
 
 
 def bench_kernel(quick: bool) -> dict:
-    from lumbarlab import zoo
     from lumbarlab.widgets import CAMPanel, LandmarkJitterPanel, PhantomExplorer, XrayPanel
     from lumbarlab.widgets.measurement import grade_flip_curve
 
@@ -107,17 +106,18 @@ def bench_kernel(quick: bool) -> dict:
     case = _time_moves(xray, case_moves)
     alpha = _time_moves(xray, [{"alpha": round(float(a), 2)} for a in rng.uniform(0.1, 0.9, n)])
     floor = _models_floor(list(xray.models.values()), xray.image, xray.models["xray-slip"], 3 if quick else 10)
-    out["xray"] = {"construct_s": round(first, 2), "case_change": _stats(case), "opacity": _stats(alpha),
+    case_stats = _stats(case)
+    out["xray"] = {"construct_s": round(first, 2), "case_change": case_stats, "opacity": _stats(alpha),
                    "models_alone_ms": round(1000 * floor, 1),
-                   "over_models": round(_stats(case)["ms_p95"] / (1000 * floor), 2)}
+                   "over_models": round(case_stats["ms_p95"] / (1000 * floor), 2)}
 
     why = CAMPanel(seed=3, slip=30.0)
     case = _time_moves(why, [{"slip": float(rng.integers(0, 60))} for _ in range(n)])
     alpha = _time_moves(why, [{"alpha": round(float(a), 2)} for a in rng.uniform(0.1, 0.9, n)])
-    cam_model = zoo.load("xray-slip")
-    floor = _models_floor([cam_model], why.image, cam_model, 3 if quick else 10)
-    out["why"] = {"case_change": _stats(case), "opacity": _stats(alpha), "models_alone_ms": round(1000 * floor, 1),
-                  "over_models": round(_stats(case)["ms_p95"] / (1000 * floor), 2)}
+    floor = _models_floor([why.model], why.image, why.model, 3 if quick else 10)
+    case_stats = _stats(case)
+    out["why"] = {"case_change": case_stats, "opacity": _stats(alpha), "models_alone_ms": round(1000 * floor, 1),
+                  "over_models": round(case_stats["ms_p95"] / (1000 * floor), 2)}
 
     jitter = LandmarkJitterPanel(seed=1, curve=grade_flip_curve(n_cases=40))
     moves = [{"sd": float(s)} for s in rng.choice(np.arange(0.25, 4.01, 0.25), n)]
@@ -132,22 +132,6 @@ def bench_kernel(quick: bool) -> dict:
     out["worst_2d_ms_p95"] = max(p95s)
     out["within_goal"] = max(p95s) <= GOAL_REDRAW_P95_MS
     return out
-
-
-def _jupyter_env(home: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({"HOME": str(home), "JUPYTER_CONFIG_DIR": str(home / ".jupyter"),
-                "JUPYTER_DATA_DIR": str(home / ".local/share/jupyter"),
-                "JUPYTER_RUNTIME_DIR": str(home / ".local/share/jupyter/runtime"), "IPYTHONDIR": str(home / ".ipython")})
-    return env
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 FLOORS = {
@@ -179,28 +163,20 @@ def _page_times(browser, port: int, ready: str, loads: int, xray_redraw: bool = 
 
 
 def _floor_server(folder: Path, name: str, port: int, env: dict, log: Path):
-    import subprocess
-
     import nbformat
+    from harness import start_server
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(FLOORS[name])]
     nbformat.write(nb, folder / f"{name}.ipynb")
-    fh = open(log, "w")  # noqa: SIM115 - closed when the process ends
-    proc = subprocess.Popen([sys.executable, "-m", "voila", str(folder / f"{name}.ipynb"), f"--port={port}",
-                             "--no-browser"], env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=folder)
-    deadline = time.time() + 180
-    while "is running at" not in log.read_text():
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            raise RuntimeError(f"Voilà did not start:\n{log.read_text()}")
-        time.sleep(0.2)
+    proc, _ = start_server([sys.executable, "-m", "voila", str(folder / f"{name}.ipynb"), f"--port={port}",
+                            "--no-browser"], env, log, cwd=folder)
     return proc
 
 
 def bench_browser(loads: int) -> dict:
     sys.path.insert(0, str(ROOT / "tests"))
-    from harness import CHROMIUM, CHROMIUM_ARGS, start_voila, stop_process_tree
+    from harness import CHROMIUM, CHROMIUM_ARGS, free_port, jupyter_env, start_voila, stop_process_tree
     from playwright.sync_api import sync_playwright
 
     out: dict = {}
@@ -208,10 +184,8 @@ def bench_browser(loads: int) -> dict:
         tmp = Path(tmp)
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         for name, ready in DASHBOARDS.items():
-            home = tmp / name
-            home.mkdir()
-            port = _free_port()
-            proc, started = start_voila(name, port, _jupyter_env(home), tmp / f"{name}.log")
+            port = free_port()
+            proc, started = start_voila(name, port, jupyter_env(tmp / name), tmp / f"{name}.log")
             server_s = time.perf_counter() - started
             try:
                 pages, redraw = _page_times(browser, port, ready, loads, xray_redraw=name == "xray")
@@ -223,10 +197,8 @@ def bench_browser(loads: int) -> dict:
                 out[name]["browser_redraw_s"] = round(redraw, 3)
         floors = {}
         for name in FLOORS:
-            home = tmp / name
-            home.mkdir()
-            port = _free_port()
-            proc = _floor_server(home, name, port, _jupyter_env(home), tmp / f"{name}.log")
+            port = free_port()
+            proc = _floor_server(tmp / name, name, port, jupyter_env(tmp / name), tmp / f"{name}.log")
             try:
                 pages, _ = _page_times(browser, port, ".ready", loads)
             finally:

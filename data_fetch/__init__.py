@@ -20,8 +20,10 @@ from lumbarlab.fetch import (
     transfer,
 )
 
-for _name, _module in {"convert": convert, "install": install, "registry": registry, "transfer": transfer}.items():
-    sys.modules[f"{__name__}.{_name}"] = _module  # `from data_fetch.convert import …` finds the moved module
+# `from data_fetch.convert import …` finds the moved module; `data_fetch.fetch` was the module now named install
+_MOVED = {"convert": convert, "fetch": install, "install": install, "registry": registry, "transfer": transfer}
+for _name, _module in _MOVED.items():
+    sys.modules[f"{__name__}.{_name}"] = _module
 
 __all__ = ["DATASETS", "Dataset", "RemoteFile", "get", "fetch", "format_table", "ManualStepRequired", "convert",
            "install", "registry", "transfer"]

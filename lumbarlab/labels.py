@@ -32,7 +32,7 @@ import numpy as np
 from lumbarlab.errors import LumbarLabError
 
 __all__ = [
-    "VERTEBRAE", "LUMBAR", "DISCS", "VERSE_LABEL", "DISC_LABEL", "CANAL_LABEL", "LABEL_NAMES", "VERSE_NAMES",
+    "VERTEBRAE", "LUMBAR", "DISCS", "VERSE_LABEL", "DISC_LABEL", "CANAL_LABEL", "LABEL_NAMES",
     "TOTALSEGMENTATOR_V2", "TOTALSEGMENTATOR_V2_TO_VERSE", "TOTALSEGMENTATOR_NAMES_TO_VERSE", "CONVENTIONS",
     "detect_convention", "to_verse", "spider_to_verse", "spider_unmapped", "verse_to_spider", "SPIDER_CANAL",
     "parse_level", "parse_disc",
@@ -51,14 +51,6 @@ LABEL_NAMES: dict[int, str] = {
     **{v: k for k, v in VERSE_LABEL.items()},
     **{v: k for k, v in DISC_LABEL.items()},
     CANAL_LABEL: "canal",
-}
-
-#: Every VerSe value → vertebra name (its README); 26 is lumbarlab's S1 (the sacrum).
-VERSE_NAMES: dict[int, str] = {
-    **{i: f"C{i}" for i in range(1, 8)},
-    **{i: f"T{i - 7}" for i in range(8, 20)},
-    **{i: f"L{i - 19}" for i in range(20, 26)},
-    26: "S1", 27: "coccyx", 28: "T13",
 }
 
 #: TotalSegmentator v2 ``total`` task: the spine's values → structure names.
@@ -118,9 +110,7 @@ def spider_unmapped(mask: np.ndarray) -> list[int]:
         [250]
     """
     values = np.unique(np.asarray(mask).astype(np.int64))
-    known = (values == 0) | ((values >= 1) & (values <= 24)) | (values == SPIDER_CANAL) \
-        | ((values >= 101) & (values <= 124)) | ((values >= 201) & (values <= 224))
-    return [int(v) for v in values[~known]]
+    return [int(v) for v in values[(values != 0) & (spider_to_verse(values) == 0)]]  # every known value maps to > 0
 
 
 def verse_to_spider(labels: np.ndarray) -> np.ndarray:
@@ -182,7 +172,7 @@ def to_verse(array: np.ndarray, convention: str = "verse") -> np.ndarray:
     if convention == "spider":
         return spider_to_verse(arr)
     if convention != "totalsegmentator":
-        raise LumbarLabError(f"unknown label convention {convention!r}; use 'verse', 'totalsegmentator', 'spider' "
+        raise LumbarLabError(f"unknown label convention {convention!r}; use {', '.join(map(repr, CONVENTIONS))} "
                              "or 'auto'.")
     if arr.size and (arr.min() < 0 or arr.max() > 255):
         raise LumbarLabError(f"TotalSegmentator v2 labels run 0–117; this map holds {arr.min()} … {arr.max()}.")

@@ -20,6 +20,7 @@ survey's point that compact networks can match large ones on small spine dataset
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -293,9 +294,7 @@ def _torchvision_checks_answered():
     raises on that. For the length of the call, placeholder classes make those checks simply false; no other
     MONAI user sees them. PyPI's torchvision does not install beside the CPU torch build this lab pins.
     """
-    import importlib.util
-
-    if importlib.util.find_spec("torchvision") is not None:
+    if _has_torchvision():
         yield
         return
     import monai.apps.detection.networks.retinanet_detector as rd
@@ -308,8 +307,16 @@ def _torchvision_checks_answered():
         rd.Matcher, rd.BalancedPositiveNegativeSampler = saved
 
 
+@functools.cache
+def _has_torchvision() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torchvision") is not None
+
+
+@functools.cache
 def _retinanet_class():
-    """MONAI's RetinaNetDetector whose forward runs inside :func:`_torchvision_checks_answered`."""
+    """MONAI's RetinaNetDetector whose forward runs inside :func:`_torchvision_checks_answered` (one class)."""
     from monai.apps.detection.networks.retinanet_detector import RetinaNetDetector
 
     class LabRetinaNetDetector(RetinaNetDetector):

@@ -21,7 +21,7 @@ import numpy as np
 
 from lumbarlab.errors import LumbarLabError
 
-__all__ = ["Volume", "Radiograph", "axcodes", "reorient", "to_canonical", "resample"]
+__all__ = ["Volume", "Radiograph", "axcodes", "parse_orientation", "reorient", "to_canonical", "resample"]
 
 
 @dataclass
@@ -127,8 +127,13 @@ def axcodes(volume: Volume) -> str:
     return "".join(codes)
 
 
-def _parse_codes(codes: str) -> list[tuple[int, int]]:
-    """'PIR' → [(world axis, sign), ...] per array axis; LumbarLabError for a code that is not one."""
+def parse_orientation(codes: str) -> list[tuple[int, int]]:
+    """An axis order code → (world axis, sign) per array axis; LumbarLabError for a code that is not one.
+
+    Example:
+        >>> parse_orientation("PIR")
+        [(1, -1), (2, -1), (0, 1)]
+    """
     text = str(codes).strip().upper()
     out = []
     for c in text:
@@ -175,7 +180,7 @@ def reorient(volume: Volume, codes: str = "RAS") -> Volume:
         >>> bool(np.allclose(p.index_to_world([0, 0, 0]), v.index_to_world([0, 2, 3])))
         True
     """
-    target = _parse_codes(codes)
+    target = parse_orientation(codes)
     direction = np.asarray(volume.direction, dtype=float)
     world_of = [int(np.argmax(np.abs(direction[:, i]))) for i in range(3)]
     if sorted(world_of) != [0, 1, 2]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
+import harness
 import pytest
+from harness import open_dashboard  # noqa: F401  (the browser harness fixture)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -41,25 +42,11 @@ def small_case():
 
 @pytest.fixture
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return harness.free_port()
 
 
 @pytest.fixture
 def jupyter_env(tmp_path) -> dict[str, str]:
     """Environment for a Jupyter server that touches nothing of the user's."""
-    env = dict(os.environ)
-    home = tmp_path / "home"
-    home.mkdir()
-    env.update({
-        "HOME": str(home),
-        "JUPYTER_CONFIG_DIR": str(home / ".jupyter"),
-        "JUPYTER_DATA_DIR": str(home / ".local/share/jupyter"),
-        "JUPYTER_RUNTIME_DIR": str(home / ".local/share/jupyter/runtime"),
-        "IPYTHONDIR": str(home / ".ipython"),
-    })
-    return env
+    return harness.jupyter_env(tmp_path / "home")
 
-
-from harness import open_dashboard  # noqa: E402,F401  (the browser harness fixture)

@@ -105,18 +105,44 @@ def stop_process_tree(proc: subprocess.Popen, timeout: float = 20.0) -> list[str
     return survivors
 
 
-def start_voila(name: str, port: int, env: dict[str, str], log: Path, timeout: float = 180.0) -> tuple[subprocess.Popen, float]:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def jupyter_env(home: Path) -> dict[str, str]:
+    """This process's environment with HOME and every Jupyter/IPython folder under ``home`` (created): a server
+    started with it touches nothing of the user's."""
+    home.mkdir(parents=True, exist_ok=True)
+    return {**os.environ, "HOME": str(home), "JUPYTER_CONFIG_DIR": str(home / ".jupyter"),
+            "JUPYTER_DATA_DIR": str(home / ".local/share/jupyter"),
+            "JUPYTER_RUNTIME_DIR": str(home / ".local/share/jupyter/runtime"), "IPYTHONDIR": str(home / ".ipython")}
+
+
+def start_server(cmd: list[str], env: dict[str, str], log: Path, cwd: Path | None = None,
+                 timeout: float = 180.0) -> tuple[subprocess.Popen, float]:
+    """Start a Jupyter/Voilà server (output into ``log``) and return it once its log says "is running at" (a
+    readiness GET would start a kernel of its own), with its ``perf_counter`` start time."""
     start = time.perf_counter()
     fh = open(log, "w")  # noqa: SIM115 - closed when the process ends
-    proc = subprocess.Popen([sys.executable, "-m", "lumbarlab", "dashboards", name, "--port", str(port), "--no-browser"],
-                            env=env, stdout=fh, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=cwd)
     deadline = time.time() + timeout
     while "is running at" not in log.read_text():
         if proc.poll() is not None or time.time() > deadline:
             proc.kill()
-            raise RuntimeError(f"Voilà did not start:\n{log.read_text()}")
+            raise RuntimeError(f"{cmd[2:4]} did not start:\n{log.read_text()}")
         time.sleep(0.2)
     return proc, start
+
+
+def start_voila(name: str, port: int, env: dict[str, str], log: Path, timeout: float = 180.0) -> tuple[subprocess.Popen, float]:
+    """``lumbarlab dashboards NAME`` on ``port``, started as :func:`start_server` starts a server."""
+    return start_server([sys.executable, "-m", "lumbarlab", "dashboards", name, "--port", str(port), "--no-browser"],
+                        env, log, timeout=timeout)
 
 
 @pytest.fixture

@@ -519,3 +519,16 @@ def test_endplate_quad_any_order_any_tilt(tilt):
     want = box @ rot.T + [100.0, 300.0]
     for order in permutations(range(4)):
         assert np.allclose(endplate_quad(want[list(order)]), want), order
+
+
+def test_the_old_package_name_reaches_the_moved_modules():
+    """`data_fetch` is an alias of lumbarlab.fetch: its old module paths (data_fetch.fetch was the module now named
+    lumbarlab.fetch.install) import, and `data_fetch.fetch(...)` is still the function."""
+    import importlib
+
+    import lumbarlab.fetch as fetch
+    from data_fetch.fetch import get  # the old module path
+
+    assert get is fetch.install.get and callable(data_fetch.fetch) and data_fetch.fetch is fetch.fetch
+    for name in ("convert", "registry", "transfer"):
+        assert importlib.import_module(f"data_fetch.{name}") is getattr(fetch, name)

@@ -3,7 +3,6 @@ everything it started (its kernels too)."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 import urllib.error
@@ -11,7 +10,7 @@ import urllib.request
 
 import pytest
 from conftest import REPO
-from harness import stop_process_tree
+from harness import start_server, stop_process_tree
 
 
 def _get(url: str) -> int:
@@ -33,18 +32,10 @@ def test_lab_serves_with_token(free_port, jupyter_env, tmp_path):
     token = "lumbarlab-test-token"
     env = {**jupyter_env, "JUPYTER_TOKEN": token}
     log = tmp_path / "lab.log"
-    with open(log, "w") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "lumbarlab", "lab", "--port", str(free_port), "--no-browser"],
-            cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT,
-        )
+    proc, _ = start_server([sys.executable, "-m", "lumbarlab", "lab", "--port", str(free_port), "--no-browser"],
+                           env, log, cwd=REPO, timeout=120)
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline and "is running at" not in log.read_text():
-            assert proc.poll() is None, log.read_text()
-            time.sleep(0.5)
         text = log.read_text()
-        assert "is running at" in text, text
         assert f"127.0.0.1:{free_port}" in text  # localhost only
         base = f"http://127.0.0.1:{free_port}"
         assert _get(f"{base}/lab?token={token}") == 200

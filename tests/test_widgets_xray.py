@@ -55,9 +55,13 @@ def test_opacity_redraws_only_the_grad_cam_and_the_ap_view_follows_its_spine(pan
     import lumbarlab.widgets.xray_panel as xp
 
     result, ap, cam = panel.result, panel.ap_view.value, panel.cam.value
-    monkeypatch.setattr(xp, "analyse", lambda *a, **k: pytest.fail("opacity must not rerun the models"))
+    monkeypatch.setattr(xp, "analyse", lambda *a, **k: pytest.fail("opacity and Cobb must not rerun the models"))
     panel.set(alpha=0.9)
     assert panel.result is result and panel.cam.value != cam and panel.ap_view.value == ap
+    panel.set(cobb=15.0)  # the lateral view has no curve: only the AP view changes
+    assert panel.result is result and panel.ap_view.value != ap and panel.truth["cobb"] == 15.0
+    panel.set(cobb=0.0)
+    assert panel.ap_view.value == ap
     monkeypatch.undo()
     panel.set(level="L3")  # the AP view shows the same spine: a level change without a slip leaves it alone
     panel.set(slip=0.0)

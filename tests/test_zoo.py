@@ -175,3 +175,19 @@ def test_a_3d_ct_segmentation_recipe_is_declared_trained_and_run(tmp_path, monke
     assert seg.shape == ct.shape and seg.spacing == ct.spacing and set(np.unique(seg.array)) <= {0, 1, 2}
     result = zoo.verify("ct-test", tmp_path)
     assert result.hash_ok and result.ok, result
+
+
+def test_predict_landmarks_follows_the_model_it_is_given():
+    """One image (eager) and a batch (frozen trace) give the same corners, and a model whose weights change
+    between calls is predicted with its new weights (no trace of old weights is kept)."""
+    model = zoo.load("xray-corners")
+    images = np.random.default_rng(0).random((2, 256, 256), dtype=np.float32)
+    one = zoo.predict_landmarks(model, images[0])
+    batch = zoo.predict_landmarks(model, images)
+    assert one.shape == (22, 2) and batch.shape == (2, 22, 2)
+    np.testing.assert_allclose(one, batch[0], atol=1e-3)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(0.5)
+    assert np.abs(zoo.predict_landmarks(model, images[0]) - one).max() > 0.5
+    assert np.abs(zoo.predict_landmarks(model, images)[0] - batch[0]).max() > 0.5

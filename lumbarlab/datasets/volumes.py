@@ -143,11 +143,10 @@ class PatchDataset(torch.utils.data.Dataset):
         crop = RandCropByPosNegLabel(self.patch, pos=self.positive, neg=1.0 - self.positive, num_samples=1,
                                      allow_smaller=True)
         crop.set_random_state(seed=self.seed * 1_000_003 + i)
-        out_image = crop(image, label=labels)[0]
-        crop.set_random_state(seed=self.seed * 1_000_003 + i)
-        out_labels = crop(labels, label=labels)[0]
-        return (torch.as_tensor(np.asarray(out_image), dtype=torch.float32),
-                torch.as_tensor(np.asarray(out_labels), dtype=torch.int64)[0])
+        # one crop of image and labels stacked: one search for the centres, the same box for both
+        both = np.asarray(crop(torch.cat([torch.as_tensor(image), torch.as_tensor(labels).float()]), label=labels)[0])
+        return (torch.as_tensor(both[:1], dtype=torch.float32),
+                torch.as_tensor(np.rint(both[1]), dtype=torch.int64))
 
 
 class FetchedVolumes(VolumeDataset):

@@ -6,8 +6,13 @@ import numpy as np
 from scipy import ndimage
 
 from lumbarlab.errors import LumbarLabError
-from lumbarlab.labels import VERSE_LABEL
-from lumbarlab.measure.vertebra3d import VertebraGeometry, axis_hint, body_mask, vertebra_geometry
+from lumbarlab.measure.vertebra3d import (
+    VertebraGeometry,
+    axis_hint,
+    body_mask,
+    level_value,
+    vertebra_geometry,
+)
 from lumbarlab.volume import Volume
 
 __all__ = ["trabecular_hu"]
@@ -37,11 +42,7 @@ def trabecular_hu(ct: Volume, labels: Volume, level: str = "L1", erode_mm: float
     """
     if ct.shape != labels.shape:
         raise LumbarLabError(f"CT {ct.shape} and labels {labels.shape} are not on one grid.")
-    if level not in VERSE_LABEL:
-        raise LumbarLabError(f"unknown vertebra {level!r}; use one of {', '.join(VERSE_LABEL)}.")
-    value = VERSE_LABEL[level]
-    if not np.any(labels.array == value):
-        raise LumbarLabError(f"{level} (label {value}) is not in the label map.")
+    value = level_value(labels, level)
     geo = geometry or vertebra_geometry(labels, value, level, axis_hint(labels, value))
     body = body_mask(labels, value, geo)
     box = tuple(slice(max(int(i.min()) - 1, 0), int(i.max()) + 2) for i in np.nonzero(body))

@@ -19,15 +19,14 @@ from lumbarlab.measure.core import bone_density_category, genant_grade, height_l
 from lumbarlab.measure.ct import trabecular_hu
 from lumbarlab.measure.landmarks import centroids
 from lumbarlab.measure.records import Record
-from lumbarlab.measure.vertebra3d import VertebraGeometry, axis_hint, vertebra_geometry
+from lumbarlab.measure.vertebra3d import VertebraGeometry, level_geometry, level_value
 from lumbarlab.volume import Volume, axcodes, resample
 
 __all__ = ["vertebra_label_map", "mid_sagittal_slice", "heights_from_label_map", "canal_ap_diameter",
-           "measure_label_map", "LabelMapReport", "VERTEBRA_LABELS", "CANAL"]
+           "measure_label_map", "LabelMapReport"]
 
 #: The vertebrae a report walks (VerSe values), top to bottom.
 VERTEBRA_LABELS = {VERSE_LABEL[n]: n for n in VERTEBRAE}
-CANAL = CANAL_LABEL
 _MEASURED = VERTEBRAE[:-1]  # T12 … L5: the sacrum has no body height to grade
 
 
@@ -38,20 +37,6 @@ def vertebra_label_map(labels: Volume, convention: str = "auto") -> Volume:
         arr = np.rint(arr)
     arr = to_verse(arr.astype(np.int64), convention)
     return labels.with_array(arr.astype(np.uint8 if arr.max(initial=0) < 256 else np.int32))
-
-
-def _value(labels: Volume, level: str) -> int:
-    lut = {v: k for k, v in VERTEBRA_LABELS.items()}
-    if level not in lut:
-        raise LumbarLabError(f"unknown vertebra {level!r}; use one of {', '.join(lut)}.")
-    if not np.any(labels.array == lut[level]):
-        raise LumbarLabError(f"{level} (label {lut[level]}) is not in the label map.")
-    return lut[level]
-
-
-def _geometry(labels: Volume, level: str) -> VertebraGeometry:
-    value = _value(labels, level)
-    return vertebra_geometry(labels, value, level, axis_hint(labels, value))
 
 
 def heights_from_label_map(labels: Volume, level: str, convention: str = "auto") -> dict[str, float]:
@@ -65,7 +50,7 @@ def heights_from_label_map(labels: Volume, level: str, convention: str = "auto")
         >>> abs(h["posterior"] - case.spine.vertebrae["L2"].hp) < 1.0
         True
     """
-    return dict(_geometry(vertebra_label_map(labels, convention), level).heights)
+    return dict(level_geometry(vertebra_label_map(labels, convention), level).heights)
 
 
 def mid_sagittal_slice(labels: Volume, level: str, convention: str = "auto",
@@ -74,7 +59,7 @@ def mid_sagittal_slice(labels: Volume, level: str, convention: str = "auto",
     superior first, anterior on the left — and its pixel size (row_mm, col_mm). The plane follows the
     vertebra's tilt and rotation, whatever the grid's orientation."""
     labels = vertebra_label_map(labels, convention)
-    geo = _geometry(labels, level)
+    geo = level_geometry(labels, level)
     v0, v1, w0, w1 = geo.section_extent
     lo = np.array([0.0, v0, w0 - 10.0])
     shape = (1, int(np.ceil((v1 - v0) / pixel)) + 1, int(np.ceil((w1 - w0 + 20.0) / pixel)) + 1)
@@ -87,17 +72,17 @@ def canal_ap_diameter(labels: Volume, level: str, convention: str = "auto") -> f
     of the canal label (200) around the body's mid-height when the map has one, else of the bony canal (the
     vertebral foramen, from the posterior wall of the body to the lamina)."""
     labels = vertebra_label_map(labels, convention)
-    diameter, _ = _canal(labels, _geometry(labels, level), level)
+    diameter, _ = _canal(labels, level_geometry(labels, level), level)
     return diameter
 
 
 def _canal(labels: Volume, geo: VertebraGeometry, level: str) -> tuple[float, str]:
-    if np.any(labels.array == CANAL):
+    if np.any(labels.array == CANAL_LABEL):
         h = geo.heights.get("middle", 20.0)
         step = 0.25
         lo = np.array([-3.0, geo.posterior_wall - 40.0, -0.3 * h])
         shape = (13, int(40.0 / step) + 9, int(0.6 * h / step) + 1)
-        canal = labels.with_array((np.asarray(labels.array) == CANAL).astype(np.float32))
+        canal = labels.with_array((np.asarray(labels.array) == CANAL_LABEL).astype(np.float32))
         grid = resample(canal, shape, (0.5, step, step), tuple(geo.frame.to_world(lo)), geo.frame.axes, order=1)
         section = np.asarray(grid.array).mean(axis=0) >= 0.5  # (v, w)
         lengths = section.sum(axis=0) * step
@@ -106,7 +91,7 @@ def _canal(labels: Volume, geo: VertebraGeometry, level: str) -> tuple[float, st
             return float(np.median(lengths)), "canal label"
     if geo.bony_canal_ap is not None:
         return float(geo.bony_canal_ap), "bony canal"
-    raise LumbarLabError(f"{level}: the label map has no spinal canal (label {CANAL}) and the vertebra no lamina "
+    raise LumbarLabError(f"{level}: the label map has no spinal canal (label {CANAL_LABEL}) and the vertebra no lamina "
                          "behind its body to measure the bony canal against.")
 
 
@@ -170,7 +155,7 @@ def measure_label_map(labels: Volume, ct: Volume | None = None, convention: str 
     for n in present:
         entry: dict = {"centroid_mm": cents[n]}
         try:
-            geo = _geometry(labels, n)
+            geo = level_geometry(labels, n)
         except LumbarLabError as exc:
             if _at_edge(labels, n):  # most of it lies outside the image: nothing to measure, and no fault
                 entry.update(truncated=True, note=f"cut by the edge of the image ({exc})")
@@ -207,5 +192,5 @@ def measure_label_map(labels: Volume, ct: Volume | None = None, convention: str 
 
 
 def _at_edge(labels: Volume, level: str) -> bool:
-    idx = np.argwhere(labels.array == _value(labels, level))
+    idx = np.argwhere(labels.array == level_value(labels, level))
     return bool(np.any(idx.min(axis=0) == 0) or np.any(idx.max(axis=0) == np.array(labels.shape) - 1))

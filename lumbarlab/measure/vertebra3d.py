@@ -35,9 +35,11 @@ import numpy as np
 from scipy import ndimage
 
 from lumbarlab.errors import LumbarLabError
+from lumbarlab.labels import VERSE_LABEL
 from lumbarlab.volume import Volume, resample
 
-__all__ = ["VertebraFrame", "VertebraGeometry", "vertebra_geometry", "axis_hint", "body_mask"]
+__all__ = ["VertebraFrame", "VertebraGeometry", "vertebra_geometry", "level_value", "level_geometry",
+           "axis_hint", "body_mask"]
 
 _RIGHT, _ANTERIOR, _SUPERIOR = np.eye(3)
 #: Order of VerSe values along the column, for neighbours: C1 … T12, T13 (28), L1 … L6; not the sacrum,
@@ -331,6 +333,28 @@ def _centre_left_right(mask: Volume, frame: VertebraFrame, wall: float, extent: 
         raise LumbarLabError(f"{name}: the body has no cross-section at mid-height; check the label map.")
     cols = np.nonzero(mid.any(axis=1))[0]
     return frame.moved(np.array([(uu[cols.min()] + uu[cols.max()]) / 2, 0.0, 0.0])), float(uu[cols.max()] - uu[cols.min()]) + 0.5
+
+
+def level_value(labels: Volume, level: str) -> int:
+    """The VerSe value of vertebra ``level`` (e.g. "L1" → 20), checked to be in ``labels``.
+
+    Example:
+        >>> from lumbarlab.phantom import make_case
+        >>> level_value(make_case(1, modalities=()).labels, "L1")
+        20
+    """
+    if level not in VERSE_LABEL:
+        raise LumbarLabError(f"unknown vertebra {level!r}; use one of {', '.join(VERSE_LABEL)}.")
+    value = VERSE_LABEL[level]
+    if not np.any(labels.array == value):
+        raise LumbarLabError(f"{level} (label {value}) is not in the label map.")
+    return value
+
+
+def level_geometry(labels: Volume, level: str) -> VertebraGeometry:
+    """:func:`vertebra_geometry` of vertebra ``level``, its axis hinted by its neighbours (:func:`axis_hint`)."""
+    value = level_value(labels, level)
+    return vertebra_geometry(labels, value, level, axis_hint(labels, value))
 
 
 def vertebra_geometry(labels: Volume, value: int, name: str = "vertebra", axis: np.ndarray | None = None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from lumbarlab.errors import LumbarLabError
+from lumbarlab.phantom.anatomy import rot_x, rot_y
 from lumbarlab.volume import Volume, reorient, resample
 
 __all__ = ["acquire", "rotation_matrix"]
@@ -25,11 +26,10 @@ def rotation_matrix(degrees: tuple[float, float, float]) -> np.ndarray:
         >>> np.round(rotation_matrix((0, 0, 90)) @ [1.0, 0.0, 0.0], 6).tolist()
         [0.0, 1.0, 0.0]
     """
-    ax, ay, az = (np.radians(float(d)) for d in degrees)
-    rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
-    ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
-    rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
-    return rz @ ry @ rx
+    ax, ay, az = (float(d) for d in degrees)
+    c, s = np.cos(np.radians(az)), np.sin(np.radians(az))
+    rz = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    return rz @ rot_y(ay) @ rot_x(ax)
 
 
 def acquire(volume: Volume, spacing: float | tuple[float, float, float], rotation: tuple[float, float, float] = (0, 0, 0),
@@ -71,6 +71,4 @@ def acquire(volume: Volume, spacing: float | tuple[float, float, float], rotatio
         labels = np.asarray(volume.array).dtype.kind in "iub"
     cval = 0.0 if labels else float(np.min(volume.array))
     out = resample(volume, shape, tuple(sp), tuple(origin), axes, order=0 if labels else 1, cval=cval)
-    if labels:
-        out = out.with_array(out.array.astype(np.asarray(volume.array).dtype))
-    return reorient(out, orientation)
+    return reorient(out, orientation)  # nearest-neighbour resampling keeps the labels' dtype

@@ -31,7 +31,7 @@ from lumbarlab.io import write_image, write_png
 from lumbarlab.measure.landmarks import centroids, read_corners_csv, write_corners_csv
 from lumbarlab.phantom.case import Case
 from lumbarlab.phantom.labels import CANAL_LABEL, DISC_LABEL, VERSE_LABEL, to_spider
-from lumbarlab.volume import Volume, axcodes, reorient
+from lumbarlab.volume import Volume, axcodes, parse_orientation, reorient
 
 __all__ = ["write_case", "write_corners_csv", "read_corners_csv"]
 
@@ -122,7 +122,7 @@ def write_case(case: Case, out_dir: str | os.PathLike, case_id: str | None = Non
     one is complete.
     """
     out_dir = Path(out_dir)
-    reorient(case.labels, orientation)  # an invalid code fails here, before anything is written
+    parse_orientation(orientation)  # an invalid code fails here, before anything is written
     case_id = case_id or f"phantom{case.params.seed:04d}"
     if not case_id.replace("-", "").replace("_", "").isalnum():
         raise LumbarLabError(f"case id {case_id!r} may hold only letters, digits, '-' and '_'.")

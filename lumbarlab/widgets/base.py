@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import numpy as np
@@ -76,14 +77,20 @@ class Panel:
         if unknown:
             raise LumbarLabError(f"no control {', '.join(map(repr, sorted(unknown)))}; choose from "
                                  f"{', '.join(self.controls)}.")
-        self._holding = True
-        try:
+        with self.holding():
             for key, value in values.items():
                 self.controls[key].value = value
-        finally:
-            self._holding = False
         for handler in dict.fromkeys(self._handlers[key] for key in values):  # once each, in order
             self.guard(handler)
+
+    @contextlib.contextmanager
+    def holding(self):
+        """Within this block control changes run no handler (e.g. while a panel fills a control's options)."""
+        before, self._holding = self._holding, True
+        try:
+            yield
+        finally:
+            self._holding = before
 
     # -- errors --------------------------------------------------------------------------------------
     def guard(self, action: Callable[[], object]) -> bool:

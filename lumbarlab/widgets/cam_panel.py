@@ -73,9 +73,8 @@ class CAMPanel(Panel):
         self.picture = w.Image(format="png", layout=w.Layout(width="300px"))
         self.map_view = w.Image(format="png", layout=w.Layout(width="300px"))
         self.result = w.HTML()
-        self._holding = True  # filling the layer list is not a user's change
-        self._refresh_layers()
-        self._holding = False
+        with self.holding():  # filling the layer list is not a user's change
+            self._refresh_layers()
         self.widget = w.VBox([
             w.HBox([w.VBox(list(self.controls.values()) + [self.upload]), w.VBox([self.result, self.message])]),
             w.HBox([self.picture, self.map_view]),
@@ -123,11 +122,8 @@ class CAMPanel(Panel):
         self.update()
 
     def _on_model(self) -> None:
-        self._holding = True
-        try:
+        with self.holding():
             self._refresh_layers()
-        finally:
-            self._holding = False
         self.update()
 
     def _on_alpha(self) -> None:

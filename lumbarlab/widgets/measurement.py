@@ -127,7 +127,7 @@ class LandmarkJitterPanel(Panel):
 
         from lumbarlab.widgets.svg import encode_png
 
-        if getattr(self, "_curve_base", None) is None:
+        if self._curve_base is None:
             self._curve_base = self._curve_background()
         rgb, column, (row_top, row_bottom) = self._curve_base
         picture = Image.fromarray(rgb)

@@ -69,7 +69,7 @@ def _threshold_controls(description: str, value: float, minimum: float, maximum:
     import ipywidgets as w
 
     slider = w.FloatSlider(value=value, min=minimum, max=maximum, step=step, description=description,
-                           continuous_update=True, readout_format=".3f", style={"description_width": "110px"},
+                           readout_format=".3f", style={"description_width": "110px"},
                            layout=w.Layout(width="420px"))
     box = w.BoundedFloatText(value=value, min=minimum, max=maximum, step=step, layout=w.Layout(width="90px"))
     box.add_class(css)

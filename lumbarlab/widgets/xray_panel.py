@@ -34,15 +34,15 @@ def analyse(image: np.ndarray, models: dict, spacing: tuple[float, float] | None
 
     x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
     with torch.inference_mode():
-        probs = torch.softmax(models["xray-slip"](x), 1)[0].numpy()
         seg = models["xray-vertebrae"](x).argmax(1)[0].numpy().astype(np.uint8)
-    cam = class_activation_map(models["xray-slip"], x, target=1).maps[0]
+    cam = class_activation_map(models["xray-slip"], x, target=1)  # its forward pass gives the probability too
     corners = corners_to_dict(predict_landmarks(models["xray-corners"], image))
     try:
         report = measure_lateral(corners, spacing)
     except LumbarLabError as exc:  # e.g. collapsed corners on an image that is not a lateral spine
         raise LumbarLabError(f"the landmark model's corners cannot be measured ({exc}); is this a lateral lumbar radiograph?") from exc
-    return {"probability": float(probs[1]), "cam": cam, "corners": corners, "report": report, "segmentation": seg}
+    return {"probability": float(cam.probability[0]), "cam": cam.maps[0], "corners": corners, "report": report,
+            "segmentation": seg}
 
 
 class XrayPanel(Panel):
@@ -87,7 +87,7 @@ class XrayPanel(Panel):
                                                     description="L1 height loss (%)", style=style, layout=lay),
                      self._on_case)
         self.control("cobb", w.BoundedFloatText(cobb, min=0.0, max=40.0, step=1.0, description="Cobb angle (°)",
-                                                style=style, layout=lay), self._on_case)
+                                                style=style, layout=lay), self._on_cobb)
         self.control("alpha", w.FloatSlider(0.45, min=0.0, max=1.0, step=0.05, description="Grad-CAM opacity",
                                             style=style, layout=lay), self._on_alpha)
         self.upload = self.upload_control(self._on_image, size)
@@ -105,6 +105,16 @@ class XrayPanel(Panel):
         ], layout=w.Layout(min_width="900px"))
         self._on_case()
 
+    def _pathology(self) -> dict:
+        """The lateral view's pathology as the controls set it (the Cobb angle shows in the AP view only)."""
+        c = {k: ctl.value for k, ctl in self.controls.items()}
+        pathology: dict = {}
+        if c["slip"] > 0:
+            pathology["slip"] = {c["level"]: float(c["slip"])}
+        if c["fracture"] > 0:
+            pathology["fracture"] = {"L1": float(c["fracture"])}
+        return pathology
+
     def _load_phantom(self) -> None:
         from lumbarlab.datasets import corners_to_dict, landmarks_from_corners
         from lumbarlab.phantom import sample_params
@@ -113,11 +123,7 @@ class XrayPanel(Panel):
         c = {k: ctl.value for k, ctl in self.controls.items()}
         if int(c["seed"]) < 0:
             raise LumbarLabError("the phantom seed must be 0 or more.")
-        pathology: dict = {}
-        if c["slip"] > 0:
-            pathology["slip"] = {c["level"]: float(c["slip"])}
-        if c["fracture"] > 0:
-            pathology["fracture"] = {"L1": float(c["fracture"])}
+        pathology = self._pathology()
         rad = lateral_radiograph(sample_params(int(c["seed"]), **pathology), size=self.size)
         self._draw_ap(int(c["seed"]), pathology, float(c["cobb"]))
         self.image, self.spacing = rad.image, rad.spacing
@@ -149,6 +155,14 @@ class XrayPanel(Panel):
         self._load_phantom()
         self.update()
 
+    def _on_cobb(self) -> None:
+        if not self.truth:  # an upload is shown: a phantom control brings the phantom case back
+            self._on_case()
+            return
+        cobb = float(self.controls["cobb"].value)
+        self._draw_ap(int(self.controls["seed"].value), self._pathology(), cobb)  # the lateral view has no curve
+        self.truth["cobb"] = cobb
+
     def _on_alpha(self) -> None:
         from lumbarlab.explain import overlay
 
@@ -173,9 +187,7 @@ class XrayPanel(Panel):
         self.draw()
 
     def draw(self) -> None:
-        from lumbarlab.explain import overlay
         from lumbarlab.viz import measurement_overlay
-        from lumbarlab.widgets.svg import encode_png
 
         r = self.result
         self.measured.value = measurement_overlay(self.image, r["corners"], self.spacing, "lateral",
@@ -183,8 +195,8 @@ class XrayPanel(Panel):
         grey = np.clip(self.image, 0, 1)[..., None].repeat(3, -1) * 255
         colours = _SEG_COLOURS[r["segmentation"]]
         mask = (r["segmentation"] > 0)[..., None]
-        self.segmented.value = encode_png(np.where(mask, 0.55 * grey + 0.45 * colours, grey).astype(np.uint8))
-        self.cam.value = encode_png(overlay(self.image, r["cam"], alpha=self.controls["alpha"].value))
+        self.show(self.segmented, np.where(mask, 0.55 * grey + 0.45 * colours, grey).astype(np.uint8))
+        self._on_alpha()
         self.report.value = self._report_html()
 
     def _report_html(self) -> str:

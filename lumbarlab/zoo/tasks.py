@@ -8,7 +8,6 @@ Example:
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,16 +21,15 @@ __all__ = ["TaskSpec", "TASKS", "loss_function", "selection_metric", "predict_la
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A task's predictor output ("probabilities", "labels" or "logits") and the metrics its floor can name."""
+    """A task's predictor output ("probabilities", "labels" or "logits")."""
 
     output: str
-    metrics: tuple[str, ...]
 
 
 TASKS: dict[str, TaskSpec] = {
-    "classification": TaskSpec("probabilities", ("auc", "accuracy", "sensitivity", "specificity")),
-    "segmentation": TaskSpec("labels", ("mean_dice", "mean_iou")),
-    "landmarks": TaskSpec("logits", ("mre_mm", "sdr_2mm", "sdr_4mm", "slip_mae_percent")),
+    "classification": TaskSpec("probabilities"),
+    "segmentation": TaskSpec("labels"),
+    "landmarks": TaskSpec("logits"),
 }
 
 
@@ -72,32 +70,20 @@ def selection_metric(task: str, loss_fn):
 DECODE_WINDOW: int | None = 6
 
 
-_PREDICTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _predictor(model: torch.nn.Module, batch_size: int, freeze: bool | None = None):
-    """One Predictor per (model, batch size, freeze), kept while the model lives. On a CPU a Predictor traces and
-    freezes its model on the first call (~0.3 s for the landmark U-Net), which pays off over batches but not for
-    a panel's one image at a time (eager: ~11 ms a 256² image against the trace's ~15 ms, and no first-call
-    cost; measured on 2 CPU cores), so callers with one image pass ``freeze=False``."""
-    from lumbarlab.infer import Predictor
-
-    per_model = _PREDICTORS.setdefault(model, {})
-    key = (batch_size, freeze)
-    if key not in per_model:
-        per_model[key] = Predictor(model, spatial_dims=2, output="logits", batch_size=batch_size, freeze=freeze)
-    return per_model[key]
-
-
 def predict_landmarks(model: torch.nn.Module, images: np.ndarray, batch_size: int = 16,
                       window: int | None = DECODE_WINDOW) -> np.ndarray:
     """(N, H, W) or (H, W) images → (N, 22, 2) or (22, 2) (x, y) landmark pixels by soft-argmax
     (over the whole map by default, as in training; ``window``: within ± pixels of each map's peak).
-    The model's predictor is made once and reused (:func:`_predictor`)."""
+    One image runs the model eager, a batch through its frozen trace."""
+    from lumbarlab.infer import Predictor
     from lumbarlab.models import decode_heatmaps
 
+    # A Predictor on a CPU traces and freezes its model on the first call (~0.3 s for the landmark U-Net), which
+    # pays off over a batch but not for a panel's one image (eager: ~11 ms a 256² image against the trace's
+    # ~15 ms; 2 CPU cores). A fresh Predictor per call: a trace kept between calls would keep old weights.
     one_image = np.ndim(images) == 2
-    logits = _predictor(model, batch_size, freeze=False if one_image else None)(images)
+    logits = Predictor(model, spatial_dims=2, output="logits", batch_size=batch_size,
+                       freeze=False if one_image else None)(images)
     single = logits.ndim == 3
     coords = decode_heatmaps(torch.from_numpy(logits[None] if single else logits), beta=1.0, window=window).numpy()
     return coords[0] if single else coords
