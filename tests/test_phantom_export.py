@@ -46,7 +46,9 @@ def test_verse_centroids_point_at_the_vertebrae(written):
         np.testing.assert_allclose(case.labels.index_to_world(ijk), world[names[entry["label"]]], atol=0.05)
         i, j, k = np.round(ijk).astype(int)
         if names[entry["label"]] in ("L1", "L2", "L3", "L4", "L5"):
-            assert case.labels.array[i, j, k] in (entry["label"], 200)  # inside its vertebra (or canal)
+            # inside its vertebra or the canal, within a voxel (the clinical body's posterior wall is notched)
+            near = case.labels.array[max(i - 1, 0): i + 2, max(j - 1, 0): j + 2, max(k - 1, 0): k + 2]
+            assert np.isin(near, (entry["label"], 200)).any()
 
 
 def test_spider_mri_geometry_and_values(written):

@@ -82,10 +82,12 @@ def test_wedge_fracture_height_loss_from_corners(level, loss):
     assert truth["genant_grade"] == (1 if loss < 25 else 2 if loss <= 40 else 3)
 
 
-def test_biconcave_fracture_middle_height_on_label_map():
-    """A central depression is invisible to corners but measurable on the label map (± 1 voxel)."""
+@pytest.mark.parametrize("realism", ["teaching", "clinical"])
+def test_biconcave_fracture_middle_height_on_label_map(realism):
+    """A central depression is invisible to corners but measurable on the label map (± 1 voxel); the clinical
+    preset's concave endplates take their depth off the centre at both ends."""
     loss = 40.0
-    params = sample_params(3, fracture={"L2": loss}, fracture_type="biconcave")
+    params = sample_params(3, fracture={"L2": loss}, fracture_type="biconcave", realism=realism)
     case = make_case(params, spacing=1.0, noise=False, modalities=("xray",))
     v = case.spine.vertebrae["L2"]
     # walk along the body's own axis through its centre and count L2 voxels
@@ -94,7 +96,9 @@ def test_biconcave_fracture_middle_height_on_label_map():
     idx = np.round(case.labels.world_to_index(pts)).astype(int)
     on = case.labels.array[idx[:, 0], idx[:, 1], idx[:, 2]] == v.label
     middle = on.sum() * 0.25
-    assert middle == pytest.approx(min(v.hp, v.ha) * (1 - loss / 100), abs=1.5)
+    concavity = case.truth["realism"]["endplate_concavity_mm"]["L2"]
+    assert (concavity > 0.9) == (realism == "clinical")
+    assert middle == pytest.approx(min(v.hp, v.ha) * (1 - loss / 100) - 2 * concavity, abs=1.5)
     corners = vertebral_heights(case.lateral.corners["L2"], case.lateral.spacing)
     assert corners["anterior"] == pytest.approx(v.ha, abs=0.5)  # the walls keep their height
 

@@ -45,12 +45,21 @@ def test_trabecular_hu_follows_density_parameter():
         assert med == pytest.approx(bmd, abs=10.0)
 
 
-def test_ct_noise_follows_dose(healthy_case):
+@pytest.mark.parametrize("kernel,slice_mm", [(None, None), ("soft", 1.0), ("bone", 1.0), ("standard", 3.0)])
+def test_ct_noise_follows_dose_kernel_and_slice(healthy_case, kernel, slice_mm):
+    """SD = ct_noise · kernel factor / √dose / √(slice / 1 mm); the teaching preset is the plain 1/√dose."""
+    from lumbarlab.phantom.render import KERNEL_NOISE
+
     params = healthy_case.params
+    if kernel is None:
+        params, factor = params.replace(realism="teaching"), 1.0
+    else:
+        params = params.replace(acquisition={**params.acquisition, "ct_kernel": kernel, "ct_slice_mm": slice_mm})
+        factor = KERNEL_NOISE[kernel] / np.sqrt(slice_mm)
     for dose in (0.25, 1.0, 4.0):
         case = make_case(params.replace(ct_dose=dose), shape=(64, 64, 64), spacing=2.0, modalities=("ct",))
         sd = float(np.std(case.ct.array - case.ct_clean.array))
-        assert sd == pytest.approx(params.ct_noise / np.sqrt(dose), rel=0.05)
+        assert sd == pytest.approx(params.ct_noise * factor / np.sqrt(dose), rel=0.05)
 
 
 def test_mri_orderings(healthy_case):
@@ -86,10 +95,17 @@ def test_rician_background_statistics():
     assert float(air.mean()) == pytest.approx(sigma * np.sqrt(np.pi / 2), rel=0.05)
 
 
-def test_xray_bone_brighter_than_soft_tissue(healthy_case):
-    for rad in (healthy_case.lateral, healthy_case.ap):
-        bone = rad.image[rad.labels > 0].mean()
-        soft = rad.image[(rad.labels == 0) & (rad.image > 0.05)].mean()
+@pytest.mark.parametrize("realism", ["teaching", "clinical"])
+def test_xray_bone_brighter_than_soft_tissue(healthy_case, realism):
+    case = healthy_case if realism == "clinical" else make_case(healthy_case.params.replace(realism="teaching"),
+                                                                 modalities=("xray",))
+    for rad in (case.lateral, case.ap):
+        # inside the collimated field (clinical borders are unexposed, as bright as bone)
+        rows, cols = rad.image.shape
+        inner = (slice(rows // 10, rows - rows // 10), slice(cols // 10, cols - cols // 10))
+        image, labels, bodies = rad.image[inner], rad.labels[inner], rad.body_labels[inner]
+        bone = image[bodies > 0].mean()  # vertebral bodies
+        soft = image[(labels == 0) & (image > 0.05)].mean()
         assert bone > soft + 0.05, rad.view
 
 

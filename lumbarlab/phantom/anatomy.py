@@ -61,6 +61,14 @@ class Vertebra:
     cortex: float = 1.5
     height_loss: float = 0.0  # fraction, ground truth of a fracture
     expected_height: float = 0.0  # height before any fracture
+    # Clinical realism (0 / False in the teaching preset): see lumbarlab.phantom.shapes.VertebralBody.
+    concavity: float = 0.0  # endplate depth at the centre, mm
+    waist: float = 0.0  # narrowing of the body at mid-height, fraction
+    kidney: float = 0.0  # depth of the posterior-wall notch, mm
+    endplate_cortex: float = 1.5  # cortex under the endplates, mm (thinner than the walls in real bone)
+    osteophyte: float = 0.0  # anterior rim spur, mm
+    lysis: bool = False  # pars interarticularis defect
+    detail: bool = False  # articular processes instead of one arch box
 
     @property
     def label(self) -> int:
@@ -189,6 +197,9 @@ def build_spine(params: PhantomParams) -> Spine:
     transverse = dict(zip(VERTEBRAE, (8, 15, 20, 25, 20, 18, 0), strict=True))
     canal_hw = dict(zip(VERTEBRAE, (9.0, 10.5, 11.0, 11.5, 12.0, 12.5, 12.5), strict=True))
     s = params.scale
+    look = params.look
+    shape_rng = np.random.default_rng([params.seed, 0xE9D])  # its own stream: the chain stays the same
+    concavity = {n: float(shape_rng.uniform(1.0, 2.0)) * s if look.body_shape else 0.0 for n in VERTEBRAE}
 
     def make(name: str, sagittal: float, origin: np.ndarray | None) -> Vertebra:
         hp, hm, ha, loss = _heights(params, name)
@@ -200,6 +211,11 @@ def build_spine(params: PhantomParams) -> Spine:
             canal_hw=canal_hw[name] * s, spinous_len=spinous[name] * s,
             transverse_len=transverse[name] * s, height_loss=loss,
             expected_height=params.body_height(name),
+            concavity=concavity[name], waist=0.06 if look.body_shape else 0.0,
+            kidney=1.5 * s if look.body_shape and name != "S1" else 0.0,
+            cortex=1.5, endplate_cortex=0.8 if look.body_shape else 1.5,
+            osteophyte=params.osteophytes.get(name, 0.0) if look.posterior_detail else 0.0,
+            lysis=look.posterior_detail and name in params.spondylolysis, detail=look.posterior_detail,
         )
         v.origin = origin if origin is not None else -(rot @ np.array([0.0, 0.0, (hp + ha) / 2]))
         return v

@@ -20,13 +20,15 @@ from lumbarlab.measure import (
 from lumbarlab.phantom.anatomy import Spine, build_spine
 from lumbarlab.phantom.labels import VERSE_LABEL, VERTEBRAE, Material
 from lumbarlab.phantom.params import PhantomParams, sample_params
+from lumbarlab.phantom.radiography import detector_display, geometry, project_cone
 from lumbarlab.phantom.render import (
     MU_WATER_PER_MM,
+    ct_table,
     hu_to_mu,
     project,
     render_ct,
     render_mri,
-    xray_display,
+    trabecular_texture,
 )
 from lumbarlab.phantom.voxelize import Grid, default_grid, voxelize
 from lumbarlab.volume import Radiograph, Volume
@@ -133,25 +135,95 @@ def _project_labels(labels: np.ndarray, axis: int, wanted: list[int]) -> np.ndar
     return out
 
 
-def _radiograph(case: Case, view: str, rng: np.random.Generator | None) -> Radiograph:
-    grid, spine = case.grid, case.spine
+def _surroundings_outside(case: Case, view: str, across: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """Line integrals (Δμ against soft tissue) of ribs, iliac wings, organs and gas outside the CT grid."""
+    from lumbarlab.phantom.surroundings import line_integrals, solids
+
+    items = solids(case.spine)
+    if not items:
+        return np.zeros((across.size, up.size), dtype=np.float32)
+    lut = ct_table(case.params)
+    soft = float(hu_to_mu(np.float32(lut[Material.SOFT])))
+    dmu = {it.material: float(hu_to_mu(np.float32(lut[it.material]))) - soft for it in items}
+    spine, grid = case.spine, case.grid
     axis = 0 if view == "lateral" else 1
+    lo = grid.origin[axis] - grid.spacing[axis] / 2
+    hi = grid.origin[axis] + (grid.shape[axis] - 0.5) * grid.spacing[axis]
+    if view == "lateral":
+        ray_range = (-spine.body_half_lr, spine.body_half_lr)
+    else:
+        ray_range = (spine.body_centre_y - spine.body_half_ap, spine.body_centre_y + spine.body_half_ap)
+    return line_integrals(items, dmu, axis, ray_range, across, up, skip=(lo, hi))
+
+
+def _project_labels_cone(labels: np.ndarray, axis: int, wanted: list[int], project) -> np.ndarray:
+    """Per ray, the label with the longest path through a point source (``project`` maps a 3D weight array to
+    its line integrals); 0 where no wanted label is crossed."""
+    boxes = ndimage.find_objects(labels)
+    best = None
+    out = None
+    for lab in wanted:
+        if lab - 1 >= len(boxes) or boxes[lab - 1] is None:
+            continue
+        path = project((labels == lab).astype(np.float32))
+        if best is None:
+            best, out = np.zeros_like(path), np.zeros(path.shape, dtype=np.uint8)
+        win = path > np.maximum(best, 0.5)
+        best = np.where(win, path, best)
+        out[win] = lab
+    if out is None:
+        shape = tuple(n for a, n in enumerate(labels.shape) if a != axis)
+        return np.zeros(shape, dtype=np.uint8)
+    return out
+
+
+def _radiograph(case: Case, view: str, rng: np.random.Generator | None) -> Radiograph:
+    grid, spine, params = case.grid, case.spine, case.params
+    axis = 0 if view == "lateral" else 1
+    axes = grid.axes()
+    across_axis = 1 if view == "lateral" else 0
+    across, up = axes[across_axis], axes[2]
     mu = hu_to_mu(case.ct_clean.array)
-    p = project(mu, axis, grid.spacing[axis])
-    p += (_body_chord_outside(spine, grid, view) * MU_WATER_PER_MM)[:, None]
-    img = xray_display(p, case.params.xray_photons, rng, grid.spacing[2])
+    geo = geometry(params)
     bone = [VERSE_LABEL[v] for v in VERTEBRAE]
-    lab = _project_labels(case.labels.array, axis, bone)
     mat = case.material.array
     in_body = (mat == Material.CORTICAL) | ((mat >= Material.TRABECULAR0) & (mat < Material.TRABECULAR0 + len(VERTEBRAE)))
-    body = _project_labels(np.where(in_body, case.labels.array, 0).astype(np.uint8), axis, bone)
-    # array (y|x, z) → display (row = superior first, col = anterior / patient-right first)
-    img, lab, body = (a[::-1, ::-1].T.copy() for a in (img, lab, body))
+    body_map = np.where(in_body, case.labels.array, 0).astype(np.uint8)
+    if geo is None:
+        p = project(mu, axis, grid.spacing[axis])
+        lab = _project_labels(case.labels.array, axis, bone)
+        body = _project_labels(body_map, axis, bone)
+    else:
+        # Depth towards the source: the source is on the patient's right (lateral) or in front (AP).
+        iso = 0.0 if view == "lateral" else float(np.mean(axes[1]))
+        depths = axes[axis] - iso
+        centre = (float(np.mean(across)), float(np.mean(up)))
+        pix = (grid.spacing[across_axis], grid.spacing[2])
+        org = (grid.origin[across_axis], grid.origin[2])
+
+        def cone(volume: np.ndarray, slab_mm: float = 4.0) -> np.ndarray:
+            return project_cone(volume, axis, grid.spacing[axis], depths, geo, pix, org, centre, slab_mm)
+
+        p = cone(mu)
+        lab = _project_labels_cone(case.labels.array, axis, bone, lambda w: cone(w, 20.0))
+        body = _project_labels_cone(body_map, axis, bone, lambda w: cone(w, 20.0))
+    p += (_body_chord_outside(spine, grid, view) * MU_WATER_PER_MM)[:, None]
+    p += _surroundings_outside(case, view, across, up)
+    # array (across, z) → display (row = superior first, col = anterior / patient-right first)
+    p, lab, body = (a[::-1, ::-1].T.copy() for a in (p, lab, body))
+    img = detector_display(p, params, rng, grid.spacing[2])
     spacing = (grid.spacing[2], grid.spacing[1] if view == "lateral" else grid.spacing[0])
     corners = {}
     for name, vert in spine.vertebrae.items():
         local = vert.lateral_corners_local() if view == "lateral" else vert.ap_corners_local()
-        corners[name] = _to_image(vert.to_world(local), grid, view)
+        world = vert.to_world(local)
+        if geo is not None:
+            depth = world[:, axis] - (0.0 if view == "lateral" else float(np.mean(axes[1])))
+            a, u = geo.to_detector(world[:, across_axis], world[:, 2], depth,
+                                   (float(np.mean(across)), float(np.mean(up))))
+            world = world.copy()
+            world[:, across_axis], world[:, 2] = a, u
+        corners[name] = _to_image(world, grid, view)
     return Radiograph(img, spacing, view, lab, corners, body_labels=body)
 
 
@@ -195,7 +267,21 @@ def _truth(case: Case) -> dict:
             "herniation_mm": d.herniation,
         }
     tissue_l1 = params.bmd
+    from lumbarlab.phantom.surroundings import iliac_crest_z, rib_carriers
+
+    look = params.look
+    realism = {
+        "preset": params.realism,
+        "acquisition": dict(params.acquisition),
+        "rib_pairs": params.rib_pairs,
+        "ribs_on": rib_carriers(params.rib_pairs) if look.surroundings else [],
+        "iliac_crest_z_mm": iliac_crest_z(spine) if look.surroundings else None,
+        "spondylolysis": list(params.spondylolysis) if look.posterior_detail else [],
+        "osteophytes_mm": dict(params.osteophytes) if look.posterior_detail else {},
+        "endplate_concavity_mm": {n: v.concavity for n, v in spine.vertebrae.items()},
+    }
     return {
+        "realism": realism,
         "params": params.to_dict(),
         "slip": slips,
         "lordosis_L1_S1_deg": lordosis_angle(lat2["L1"], lat2["S1"]),
@@ -259,14 +345,17 @@ def make_case(
     def rng(stream: int) -> np.random.Generator | None:
         return np.random.default_rng([params.seed, stream]) if noise else None
 
+    texture = trabecular_texture(mat, params, grid.spacing) if modalities else None
+    skin = spine.body_centre_y - spine.body_half_ap
+    back = grid.axes()[1] - np.float32(skin)
     if "ct" in modalities or "xray" in modalities:
-        ct, clean = render_ct(mat, params, rng(1), grid.spacing, exact_noise)
+        ct, clean = render_ct(mat, params, rng(1), grid.spacing, exact_noise, texture)
         case.ct = Volume(ct, grid.spacing, grid.origin)
         case.ct_clean = Volume(clean, grid.spacing, grid.origin)
-    if "t1" in modalities:
-        case.t1 = Volume(render_mri(mat, params, "T1", rng(2), grid.spacing, exact_noise), grid.spacing, grid.origin)
-    if "t2" in modalities:
-        case.t2 = Volume(render_mri(mat, params, "T2", rng(3), grid.spacing, exact_noise), grid.spacing, grid.origin)
+    for weighting, stream in (("t1", 2), ("t2", 3)):
+        if weighting in modalities:
+            image = render_mri(mat, params, weighting.upper(), rng(stream), grid.spacing, exact_noise, texture, back)
+            setattr(case, weighting, Volume(image, grid.spacing, grid.origin))
     if "xray" in modalities:
         case.lateral = _radiograph(case, "lateral", rng(4))
         case.ap = _radiograph(case, "ap", rng(5))

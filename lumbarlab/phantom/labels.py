@@ -49,6 +49,13 @@ class Material:
     NERVE = 6        # conus / cauda equina
     CORTICAL = 7     # cortical shell of the vertebral bodies
     POSTERIOR = 8    # posterior elements (pedicles, lamina, processes), mixed bone
+    PELVIS = 9       # iliac wings (clinical realism), mixed bone
+    RIB = 10         # ribs of T12 and T11 (clinical realism)
+    KIDNEY = 11
+    AORTA = 12
+    IVC = 13
+    LIVER = 14       # liver and spleen tips
+    # bowel gas is AIR inside the body
     NUCLUS0 = 16     # + disc index (0 = T12-L1 … 5 = L5-S1)
     ANNULUS0 = 24    # + disc index
     TRABECULAR0 = 32  # + vertebra index (0 = T12 … 6 = S1)

@@ -16,6 +16,7 @@ import numpy as np
 
 from lumbarlab.errors import LumbarLabError
 from lumbarlab.phantom.labels import DISCS, VERTEBRAE, parse_disc, parse_level
+from lumbarlab.phantom.realism import ACQUISITION_KEYS, draw_acquisition, preset
 
 __all__ = ["PhantomParams", "sample_params", "parse_level_value", "FRACTURE_TYPES"]
 
@@ -55,6 +56,12 @@ class PhantomParams:
         pfirrmann: disc → Pfirrmann grade 1–5 (Pfirrmann et al., Spine 2001).
         herniation: disc → posterior protrusion of the nucleus in mm.
         stenosis: canal AP diameter in mm at every level (overrides ``canal_ap``), e.g. 8.
+        spondylolysis: vertebrae with a pars interarticularis defect (both sides), e.g. ["L5"]; drawn only
+            with ``realism="clinical"`` (a gap in the pars, visible on oblique and lateral views).
+        osteophytes: anterior rim spurs in mm per vertebra (clinical realism), e.g. {"L4": 4}.
+        rib_pairs: 12, or 11 (T12 carries no rib) or 13 (a lumbar rib on L1): the transitional anatomy that
+            makes counting from the last rib go wrong. Clinical cases draw 11 pairs at 5 % and 13 at 1 %
+            (11 pairs in 5–8 % of people, Radiopaedia "Eleven pairs of ribs"; lumbar ribs ~1 %).
 
     Imaging:
         ct_noise: CT noise standard deviation in HU at the reference dose.
@@ -62,6 +69,12 @@ class PhantomParams:
         mri_noise: Rician noise sigma as a fraction of the brightest tissue.
         mri_bias: amplitude of the smooth multiplicative MRI bias field.
         xray_photons: photons per detector pixel before attenuation (Poisson noise).
+        realism: ``"clinical"`` (default: anatomy, texture and acquisition physics of real scans) or
+            ``"teaching"`` (the clean cartoon); see :mod:`lumbarlab.phantom.realism`.
+        acquisition: per-case acquisition values of a clinical case (:data:`ACQUISITION_KEYS`); those not
+            given are drawn from the seed. Empty for ``"teaching"``.
+        domain_randomise: draw tissue intensities, contrasts and noise at random per case (in the spirit of
+            SynthSeg, Billot et al., Med Image Anal 2023) — for training sets, never the realistic default.
     """
 
     seed: int = 0
@@ -89,6 +102,12 @@ class PhantomParams:
     mri_bias: float = 0.15
     xray_photons: float = 5.0e5
     intensity_jitter: dict[str, float] = field(default_factory=dict)
+    spondylolysis: list[str] = field(default_factory=list)
+    osteophytes: dict[str, float] = field(default_factory=dict)
+    rib_pairs: int = 12
+    realism: str = "clinical"
+    acquisition: dict = field(default_factory=dict)
+    domain_randomise: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -130,10 +149,29 @@ class PhantomParams:
             raise LumbarLabError(f"scale {self.scale:g} is outside 0.5–1.5.")
         if not 10.0 <= self.sacral_slope <= 70.0:
             raise LumbarLabError(f"sacral slope {self.sacral_slope:g}° is outside 10–70°.")
+        self.spondylolysis = sorted({parse_level(k) for k in self.spondylolysis})
+        if "S1" in self.spondylolysis:
+            raise LumbarLabError("spondylolysis is a defect of a lumbar pars (T12–L5); S1 has none.")
+        self.osteophytes = {parse_level(k): float(v) for k, v in self.osteophytes.items()}
+        for lvl, mm in self.osteophytes.items():
+            if not 0.0 <= mm <= 8.0:
+                raise LumbarLabError(f"osteophyte at {lvl} is {mm:g} mm; use 0–8 mm.")
+        if self.rib_pairs not in (11, 12, 13):
+            raise LumbarLabError(f"rib_pairs is {self.rib_pairs}; the phantom models 11, 12 or 13 pairs.")
+        look = preset(self.realism)
+        unknown = set(self.acquisition) - set(ACQUISITION_KEYS)
+        if unknown:
+            raise LumbarLabError(f"unknown acquisition value(s) {sorted(unknown)}; choose from {ACQUISITION_KEYS}.")
+        self.acquisition = {**draw_acquisition(self.seed, look.name), **self.acquisition} if look.cone_beam else {}
         if self.ct_dose <= 0 or self.ct_noise < 0 or self.mri_noise < 0 or self.xray_photons <= 0:
             raise LumbarLabError("noise levels must be >= 0 and dose / photon counts > 0.")
 
     # --- derived quantities -------------------------------------------------------------
+    @property
+    def look(self):
+        """The :class:`lumbarlab.phantom.realism.Realism` switches of this case."""
+        return preset(self.realism)
+
     @property
     def canal_diameter(self) -> float:
         """Canal AP diameter in mm after stenosis."""
@@ -206,6 +244,15 @@ def sample_params(seed: int, lordosis: float | None = None, **pathology) -> Phan
         pfirrmann=pfirrmann,
         intensity_jitter=jitter,
     )
+    if preset(pathology.get("realism", "clinical")).posterior_detail:
+        # A separate stream, so that a seed's anatomy is the same in both presets.
+        extra = np.random.default_rng([int(seed), 0xC11])
+        # Spondylolysis in ~6 % of adults, at L5 in most (Kalichman et al., Spine 2009).
+        fields["spondylolysis"] = ["L5" if extra.random() < 0.85 else "L4"] if extra.random() < 0.06 else []
+        # Anterior osteophytes: a fifth of the lumbar levels of an adult population, 1–4 mm.
+        fields["osteophytes"] = {v: float(extra.uniform(1.0, 4.0)) for v in VERTEBRAE[1:-1] if extra.random() < 0.2}
+        draw = extra.random()
+        fields["rib_pairs"] = 11 if draw < 0.05 else 13 if draw > 0.99 else 12
     if "pfirrmann" in pathology:
         pathology = dict(pathology)
         pathology["pfirrmann"] = {**pfirrmann, **{parse_disc(k): v for k, v in pathology["pfirrmann"].items()}}

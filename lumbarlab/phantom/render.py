@@ -22,8 +22,23 @@ from lumbarlab.phantom.params import PhantomParams
 
 __all__ = [
     "ct_table", "mri_table", "render_ct", "render_mri", "project", "MU_WATER_PER_MM",
-    "hu_to_mu", "xray_display", "apply_bias_field", "radiograph_background",
+    "hu_to_mu", "xray_display", "apply_bias_field", "radiograph_background", "ct_noise_sd",
+    "trabecular_texture", "texture_hu", "KERNEL_NOISE",
 ]
+
+#: Noise SD of each CT reconstruction kernel relative to the standard kernel (sharper kernels pass more
+#: high-frequency noise; Bushberg et al., ch. 10).
+KERNEL_NOISE = {"soft": 0.75, "standard": 1.0, "bone": 1.8}
+#: Smoothing (voxels) of white noise that gives each kernel its noise texture; the bone kernel is
+#: high-passed instead (white noise minus half its blur).
+_KERNEL_GRAIN = {"soft": 0.9, "standard": 0.5, "bone": 0.0}
+_CONTRAST_HU = {  # material → HU by phase (native, arterial, portal venous)
+    Material.AORTA: (40.0, 320.0, 170.0), Material.IVC: (38.0, 70.0, 150.0),
+    Material.KIDNEY: (30.0, 150.0, 160.0), Material.LIVER: (55.0, 70.0, 110.0),
+}
+# Contrast reaches trabecular marrow too: about +11 HU at L1 in the portal phase
+# (Pickhardt et al., "Effect of IV contrast on lumbar trabecular attenuation", AJR 2011).
+_TRABECULAR_PHASE_HU = {"native": 0.0, "arterial": 5.0, "portal": 11.0}
 
 #: Linear attenuation of water at ~60 keV effective energy, 0.206 /cm (NIST XCOM), in /mm.
 MU_WATER_PER_MM = 0.0206
@@ -54,7 +69,36 @@ def ct_table(params: PhantomParams) -> np.ndarray:
         if params.fracture.get(name, 0.0) > 0:
             density *= 1.15  # compacted trabeculae in a compression fracture
         lut[Material.TRABECULAR0 + i] = density
+    if params.look.surroundings:
+        lut[Material.PELVIS] = 650.0 + 0.5 * (params.bmd - 180.0)  # thin plate: cortical shells dominate
+        lut[Material.RIB] = 320.0 + 0.5 * (params.bmd - 180.0)  # a thin cortical tube around marrow
+        phase = params.acquisition.get("ct_phase", "native")
+        for code, hus in _CONTRAST_HU.items():
+            lut[code] = hus[("native", "arterial", "portal").index(phase)]
+    if params.look.ct_physics:
+        phase = params.acquisition["ct_phase"]
+        lut[Material.TRABECULAR0: Material.TRABECULAR0 + len(VERTEBRAE)] += _TRABECULAR_PHASE_HU[phase]
+        # Bone reads higher at low kVp and lower at high kVp (photoelectric share of calcium's attenuation):
+        # about ±8 % per 20 kV around 120 kVp for trabecular and cortical bone.
+        factor = np.float32(1.0 - 0.004 * (params.acquisition["ct_kvp"] - 120.0))
+        bone = lut > 100.0
+        lut[bone] *= factor
+    if params.domain_randomise:
+        lut = _randomised(lut, params, "ct")
     return lut
+
+
+def _randomised(lut: np.ndarray, params: PhantomParams, modality: str) -> np.ndarray:
+    """Domain randomisation: every tissue's value drawn at random per case (SynthSeg's idea, Billot et al.,
+    Med Image Anal 2023), keeping air fixed; CT values stay within −150…1500 HU."""
+    rng = np.random.default_rng([params.seed, 0xD0, len(modality)])
+    out = lut.copy()
+    if modality == "ct":
+        out[1:] = np.clip(lut[1:] * rng.uniform(0.6, 1.4, lut.size - 1) + rng.normal(0.0, 40.0, lut.size - 1),
+                          -150.0, 1500.0)
+    else:
+        out[1:] = rng.uniform(30.0, 1000.0, lut.size - 1)
+    return out.astype(np.float32)
 
 
 def mri_table(params: PhantomParams, weighting: str) -> np.ndarray:
@@ -79,6 +123,18 @@ def mri_table(params: PhantomParams, weighting: str) -> np.ndarray:
         grade = params.pfirrmann[disc]
         lut[Material.ANNULUS0 + i] = 300.0 if t1 else _ANNULUS_T2[grade]
         lut[Material.NUCLUS0 + i] = 350.0 if t1 else _NUCLEUS_T2[grade]
+    if params.look.surroundings:  # spin-echo values: bone dark, kidney/liver intermediate, flowing blood void
+        lut[Material.PELVIS] = 420.0 if t1 else 330.0  # marrow-rich bone
+        lut[Material.RIB] = 300.0 if t1 else 250.0
+        lut[Material.KIDNEY] = 420.0 if t1 else 650.0
+        lut[Material.LIVER] = 500.0 if t1 else 260.0
+        lut[Material.AORTA] = 60.0
+        lut[Material.IVC] = 80.0
+    if params.look.mri_physics:  # scanners differ in contrast: stretch values about mid-grey
+        c = params.acquisition["mri_contrast"]
+        lut = np.where(lut > 0, np.clip(500.0 + c * (lut - 500.0), 20.0, 1000.0), lut).astype(np.float32)
+    if params.domain_randomise:
+        lut = _randomised(lut, params, weighting)
     return lut * scale
 
 
@@ -89,23 +145,100 @@ def _psf(image: np.ndarray, sigma_vox: float) -> np.ndarray:
     return ndimage.gaussian_filter(image, sigma=sigma_vox, truncate=2.5, output=np.float32)
 
 
+def ct_noise_sd(params: PhantomParams) -> float:
+    """CT noise SD in HU: ``ct_noise`` at the reference (dose 1, standard kernel, 1 mm slices), times the
+    kernel's factor (:data:`KERNEL_NOISE`), over √dose and over √(slice thickness / 1 mm) — quantum noise
+    falls with the square root of the photons a voxel collects (Bushberg et al., ch. 10).
+
+    Example:
+        >>> from lumbarlab.phantom.params import sample_params
+        >>> ct_noise_sd(sample_params(1, realism="teaching", ct_dose=4.0))
+        6.0
+    """
+    sd = params.ct_noise / np.sqrt(params.ct_dose)
+    if params.look.ct_physics:
+        acq = params.acquisition
+        sd *= KERNEL_NOISE[acq["ct_kernel"]] / np.sqrt(max(acq["ct_slice_mm"], 1.0))
+    return float(sd)
+
+
+def trabecular_texture(material: np.ndarray, params: PhantomParams, spacing: tuple[float, float, float]):
+    """(index slices, texture field) over the box of the trabecular voxels, or None without texture."""
+    if not params.look.texture:
+        return None
+    from lumbarlab.phantom.texture import texture_3d
+
+    trab = (material >= Material.TRABECULAR0) & (material < Material.TRABECULAR0 + len(VERTEBRAE))
+    box = ndimage.find_objects(trab.astype(np.uint8))
+    if not box or box[0] is None:
+        return None
+    sl = box[0]
+    rng = np.random.default_rng([params.seed, 0x7E7, params.acquisition.get("texture_seed", 0)])
+    return sl, texture_3d(rng, tuple(s.stop - s.start for s in sl), spacing)
+
+
+def _with_texture(image: np.ndarray, material: np.ndarray, texture, scale: float | np.ndarray) -> None:
+    """Add ``scale · field`` to the trabecular voxels of ``image`` in place."""
+    if texture is None:
+        return
+    sl, field = texture
+    mat = material[sl]
+    trab = (mat >= Material.TRABECULAR0) & (mat < Material.TRABECULAR0 + len(VERTEBRAE))
+    view = image[sl]
+    view[trab] += (np.float32(scale) * field)[trab] if np.ndim(scale) == 0 else (scale[sl] * field)[trab]
+
+
+def _kernel_noise(rng, shape, kernel: str | None, exact: bool) -> np.ndarray:
+    """Unit-SD noise with the texture of a reconstruction kernel (white for the teaching preset)."""
+    noise = standard_normal(rng, shape, exact=exact)
+    if kernel is None:
+        return noise
+    grain = _KERNEL_GRAIN[kernel]
+    if grain > 0:
+        noise = ndimage.gaussian_filter(noise, sigma=(grain, grain, 0.0), truncate=2.5, output=np.float32)
+    else:
+        noise -= 0.5 * ndimage.gaussian_filter(noise, sigma=(1.0, 1.0, 0.0), truncate=2.5, output=np.float32)
+    noise /= np.float32(max(float(noise[::3, ::3, ::3].std()), 1e-6))
+    return noise
+
+
 def render_ct(
     material: np.ndarray, params: PhantomParams, rng: np.random.Generator | None,
-    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0), exact_noise: bool = False,
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0), exact_noise: bool = False, texture=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """CT in HU: (noisy image, noise-free image), both float32.
 
-    Noise is Gaussian with sigma ``ct_noise / sqrt(ct_dose)`` HU — quantum noise falls
-    with the square root of the tube current-time product (Bushberg et al., ch. 10).
+    Clinical realism adds the trabecular ``texture`` (:func:`trabecular_texture`), the slice thickness
+    (a box profile along z: partial volume), the bone kernel's edge enhancement and the kernel's noise
+    texture. The noise SD is :func:`ct_noise_sd` — quantum noise falls with the square root of the tube
+    current-time product (Bushberg et al., ch. 10).
     """
-    clean = _psf(ct_table(params)[material], 0.6 / min(spacing))
+    clean = ct_table(params)[material]
+    _with_texture(clean, material, texture, texture_hu(params))
+    clean = _psf(clean, 0.6 / min(spacing))
+    kernel = None
+    if params.look.ct_physics:
+        acq = params.acquisition
+        kernel = acq["ct_kernel"]
+        if acq["ct_slice_mm"] > spacing[2]:
+            clean = ndimage.uniform_filter1d(clean, size=max(int(round(acq["ct_slice_mm"] / spacing[2])), 1), axis=2)
+        if kernel == "bone":  # edge enhancement of a sharp kernel (unsharp masking in the slice plane)
+            blur = ndimage.gaussian_filter(clean, sigma=(1.0, 1.0, 0.0), truncate=2.5, output=np.float32)
+            clean = clean + np.float32(0.6) * (clean - blur)
     if rng is None or params.ct_noise == 0:
         return clean, clean
-    sigma = params.ct_noise / np.sqrt(params.ct_dose)
-    noisy = standard_normal(rng, clean.shape, exact=exact_noise)
-    noisy *= np.float32(sigma)
+    noisy = _kernel_noise(rng, clean.shape, kernel, exact_noise)
+    noisy *= np.float32(ct_noise_sd(params))
     noisy += clean
     return noisy, clean
+
+
+def texture_hu(params: PhantomParams) -> float:
+    """Texture amplitude in HU: :data:`lumbarlab.phantom.texture.CT_TEXTURE_HU`, a little stronger in
+    osteoporotic bone, whose sparser lattice is more heterogeneous."""
+    from lumbarlab.phantom.texture import CT_TEXTURE_HU
+
+    return float(CT_TEXTURE_HU * (1.0 + 0.002 * max(180.0 - params.bmd, 0.0)))
 
 
 def apply_bias_field(image: np.ndarray, amplitude: float, rng: np.random.Generator) -> np.ndarray:
@@ -120,15 +253,27 @@ def apply_bias_field(image: np.ndarray, amplitude: float, rng: np.random.Generat
 
 def render_mri(
     material: np.ndarray, params: PhantomParams, weighting: str, rng: np.random.Generator | None,
-    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0), exact_noise: bool = False,
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0), exact_noise: bool = False, texture=None,
+    back_distance: np.ndarray | None = None,
 ) -> np.ndarray:
     """T1- or T2-weighted MRI (float32, a.u.) with a bias field and Rician noise.
+
+    Clinical realism adds the trabecular ``texture`` to marrow and a posterior coil's fall-off with
+    ``back_distance`` (mm from the back's skin, one value per grid row along y).
 
     Rician noise: the magnitude of the signal plus complex Gaussian noise,
     ``|S + n1 + i·n2|`` (Gudbjartsson & Patz, Magn Reson Med 1995).
     """
     # No PSF blur here: at 1 mm the Rician noise, not the point-spread, sets the look.
     signal = mri_table(params, weighting)[material]
+    if texture is not None:  # trabeculae are dark on MR: more bone, less marrow signal
+        marrow = signal * np.float32(0.08)
+        _with_texture(signal, material, texture, -marrow)
+    if params.look.mri_physics and back_distance is not None:
+        # A posterior spine coil: sensitivity falls with depth from the back's skin.
+        falloff = params.acquisition["mri_coil_falloff_mm"]
+        gain = (0.3 + 0.7 * np.exp(-np.clip(back_distance, 0.0, None) / falloff)).astype(np.float32)
+        signal *= gain[None, :, None]
     if rng is None:
         return signal
     apply_bias_field(signal, params.mri_bias, rng)

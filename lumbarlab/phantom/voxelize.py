@@ -2,7 +2,8 @@
 
 Work happens inside each structure's bounding box only, so a 160×160×200 grid at 1 mm
 takes tens of milliseconds rather than seconds. Later structures overwrite earlier ones:
-body fat → viscera → muscles → discs → bone → canal (carving the neural arch) → herniations.
+body fat → viscera → muscles → surroundings (organs, gas, ribs, iliac wings) → discs → bone → canal
+(carving the neural arch) → herniations.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from lumbarlab.errors import LumbarLabError
 from lumbarlab.phantom.anatomy import Disc, Spine, Vertebra
 from lumbarlab.phantom.labels import CANAL_LABEL, Material
 from lumbarlab.phantom.shapes import body_shapes, canal_shapes, posterior_boxes
+from lumbarlab.phantom.surroundings import ON_SOFT_TISSUE, solids
 
 __all__ = ["Grid", "default_grid", "voxelize", "disc_coordinates"]
 
@@ -149,12 +151,14 @@ def _paint_ellipses(material, grid: Grid, axes, cx, cy, rx, ry, within) -> None:
     view[inside] = Material.MUSCLE
 
 
-def disc_coordinates(disc: Disc, x, y, z) -> dict[str, np.ndarray]:
+def disc_coordinates(disc: Disc, x, y, z, concave: bool = True) -> dict[str, np.ndarray]:
     """Where points (world mm, broadcastable arrays) sit relative to a disc.
 
     Returns ``t`` (0 at the lower vertebra's superior surface, 1 at the upper's inferior
     endplate), ``qu, qv`` (mm from the disc's sheared centre line, in frames blended between
     the two vertebrae), the interpolated half-axes ``a, b`` and ``between`` (inside the slab).
+    With ``concave`` the slab reaches into concave endplates (the disc fills them); without, it
+    stops at the rims' level.
     """
     up, lo = disc.upper, disc.lower
     c_lo = lo.to_world([0.0, 0.0, (lo.hp + lo.ha) / 2])
@@ -165,6 +169,10 @@ def disc_coordinates(disc: Disc, x, y, z) -> dict[str, np.ndarray]:
     u_u, v_u, w_u = (r_up[0, c] * du_[0] + r_up[1, c] * du_[1] + r_up[2, c] * du_[2] for c in range(3))
     below = w_l - lo.top(v_l)  # height above the lower vertebra's superior surface
     above = -w_u  # depth below the upper vertebra's inferior endplate
+    if concave and lo.concavity > 0:
+        below = below + lo.concavity * np.clip(1.0 - (u_l / lo.a) ** 2 - (v_l / lo.b) ** 2, 0.0, None)
+    if concave and up.concavity > 0:
+        above = above + up.concavity * np.clip(1.0 - (u_u / up.a) ** 2 - (v_u / up.b) ** 2, 0.0, None)
     t = np.clip(below / np.maximum(below + above, 1e-3), 0.0, 1.0)
     shift = (up.origin - c_lo) @ lo.rotation
     qu = (1 - t) * (u_l - t * shift[0]) + t * u_u
@@ -179,7 +187,7 @@ def disc_coordinates(disc: Disc, x, y, z) -> dict[str, np.ndarray]:
 def _paint_disc(disc: Disc, grid: Grid, axes, labels, material, herniation_only: bool = False) -> None:
     up, lo = disc.upper, disc.lower
     pts = np.array([lo.to_world([0.0, 0.0, (lo.hp + lo.ha) / 2]), up.origin])
-    reach = max(up.a, lo.a) + disc.herniation + 4.0
+    reach = max(up.a, lo.a) + disc.herniation + 4.0 + max(up.concavity, lo.concavity)
     sl = grid.box(pts.min(axis=0) - reach, pts.max(axis=0) + reach)
     if sl is None:
         return
@@ -217,10 +225,20 @@ def _paint_vertebra(vert: Vertebra, grid: Grid, axes, labels, material) -> None:
     post = np.zeros(u.shape, dtype=bool)
     for bx in boxes:
         post |= bx.mask(u, v, w)
-    body = outer.mask(u, v, w)
+    # The body's shapes are the costly ones: evaluate them in the body's own box only.
+    b_lo, b_hi = _world_box(vert, np.array([-vert.a - 1.0, -vert.b - 1.0, -1.0]),
+                            np.array([vert.a + 1.0, vert.b + vert.osteophyte + 1.0, top]))
+    sub = grid.box(b_lo, b_hi)
+    body = np.zeros(u.shape, dtype=bool)
+    trab = np.zeros(u.shape, dtype=bool)
+    if sub is not None:
+        rel = tuple(slice(max(a.start, b.start) - b.start, min(a.stop, b.stop) - b.start) for a, b in zip(sub, sl, strict=True))
+        ub, vb, wb = u[rel], v[rel], w[rel]
+        body[rel] = outer.mask(ub, vb, wb)
+        trab[rel] = inner.mask(ub, vb, wb)
     _paint(material, sl, post & ~body, Material.POSTERIOR)
     _paint(material, sl, body, Material.CORTICAL)
-    _paint(material, sl, inner.mask(u, v, w), Material.TRABECULAR0 + vert.index)
+    _paint(material, sl, trab, Material.TRABECULAR0 + vert.index)
     _paint(labels, sl, body | post, vert.label)
 
 
@@ -244,12 +262,30 @@ def _paint_canal(spine: Spine, grid: Grid, axes, labels, material) -> None:
         _paint(material, sl, nerve.mask(u, v, w), Material.NERVE)
 
 
+def _paint_surroundings(spine: Spine, grid: Grid, axes, material: np.ndarray) -> None:
+    """Organs and gas over the abdomen's soft tissue, then ribs and iliac wings over anything inside the
+    body (:mod:`lumbarlab.phantom.surroundings`); the spine, painted next, stays on top."""
+    for solid in solids(spine):
+        sl = grid.box(solid.lo, solid.hi)
+        if sl is None:
+            continue
+        x, y, z = axes[0][sl[0]][:, None, None], axes[1][sl[1]][None, :, None], axes[2][sl[2]][None, None, :]
+        mask = solid.inside(x, y, z)
+        view = material[sl]
+        if solid.name.split(":")[0] in ON_SOFT_TISSUE:
+            mask &= view == Material.SOFT
+        else:
+            mask &= view != Material.AIR
+        view[mask] = solid.material
+
+
 def voxelize(spine: Spine, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
     """Label map (uint8, VerSe values) and material map (uint8, :class:`Material`) on ``grid``."""
     axes = grid.axes()
     labels = np.zeros(grid.shape, dtype=np.uint8)
     material = np.zeros(grid.shape, dtype=np.uint8)
     _paint_body_and_muscles(spine, grid, axes, material)
+    _paint_surroundings(spine, grid, axes, material)
     for disc in spine.discs.values():
         _paint_disc(disc, grid, axes, labels, material)
     for vert in spine.vertebrae.values():
