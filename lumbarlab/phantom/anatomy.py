@@ -69,6 +69,7 @@ class Vertebra:
     osteophyte: float = 0.0  # anterior rim spur, mm
     lysis: bool = False  # pars interarticularis defect
     detail: bool = False  # articular processes instead of one arch box
+    facet_hypertrophy: float = 0.0  # mm added to the articular processes by facet arthrosis
 
     @property
     def label(self) -> int:
@@ -216,6 +217,7 @@ def build_spine(params: PhantomParams) -> Spine:
             cortex=1.5, endplate_cortex=0.8 if look.body_shape else 1.5,
             osteophyte=params.osteophytes.get(name, 0.0) if look.posterior_detail else 0.0,
             lysis=look.posterior_detail and name in params.spondylolysis, detail=look.posterior_detail,
+            facet_hypertrophy=2.0 * s if look.posterior_detail and name in params.facet_arthrosis else 0.0,
         )
         v.origin = origin if origin is not None else -(rot @ np.array([0.0, 0.0, (hp + ha) / 2]))
         return v

@@ -128,12 +128,10 @@ def lateral_radiograph(
         if r.start >= r.stop or c.start >= c.stop:
             continue
         dmu = _mu(float(lut[Material.ANNULUS0 + disc.index])) - mu_soft
-        for u0, u1, depth in slabs(max(disc.upper.a, disc.lower.a), float(disc.lower.origin[0])):
-            yy, zz = at_depth(r, c, depth)
-            q = disc_coordinates(disc, np.float32(disc.lower.origin[0]), yy, zz, concave=False)
-            half = q["a"] * np.sqrt(np.clip(1 - (q["qv"] / q["b"]) ** 2, 0, None)) * q["between"]
-            chord = 2 * half if np.isinf(u1 - u0) else half
-            p[r, c] += chord * dmu
+        # one pass through the central ray's geometry: the doubled contours are the endplates' (below)
+        yy, zz = at_depth(r, c, float(disc.lower.origin[0]))
+        q = disc_coordinates(disc, np.float32(disc.lower.origin[0]), yy, zz, concave=False)
+        p[r, c] += 2 * q["a"] * np.sqrt(np.clip(1 - (q["qv"] / q["b"]) ** 2, 0, None)) * q["between"] * dmu
 
     best = np.zeros((size, size), dtype=np.float32)
     labels = np.zeros((size, size), dtype=np.uint8)

@@ -59,6 +59,14 @@ class PhantomParams:
         spondylolysis: vertebrae with a pars interarticularis defect (both sides), e.g. ["L5"]; drawn only
             with ``realism="clinical"`` (a gap in the pars, visible on oblique and lateral views).
         osteophytes: anterior rim spurs in mm per vertebra (clinical realism), e.g. {"L4": 4}.
+        age: years (20–90); clinical cases draw it (20–85) and the signs below at its population rates
+            (Brinjikji et al., AJNR 2015); marrow fat (T1 signal) rises with it.
+        facet_arthrosis: vertebrae whose articular processes are hypertrophic, e.g. ["L4", "L5"].
+        modic: disc → Modic type (1 oedema: T1 dark, T2 bright; 2 fat: T1 and T2 bright) of the marrow next
+            to both its endplates (Modic et al., Radiology 1988).
+        sclerosis: discs whose neighbouring endplates are sclerotic (dense on CT and radiographs).
+        vacuum: discs with gas in the nucleus (vacuum phenomenon).
+        schmorl: vertebrae with a Schmorl node (disc herniated through the superior endplate).
         rib_pairs: 12, or 11 (T12 carries no rib) or 13 (a lumbar rib on L1): the transitional anatomy that
             makes counting from the last rib go wrong. Clinical cases draw 11 pairs at 5 % and 13 at 1 %
             (11 pairs in 5–8 % of people, Radiopaedia "Eleven pairs of ribs"; lumbar ribs ~1 %).
@@ -105,6 +113,12 @@ class PhantomParams:
     spondylolysis: list[str] = field(default_factory=list)
     osteophytes: dict[str, float] = field(default_factory=dict)
     rib_pairs: int = 12
+    age: float = 45.0
+    facet_arthrosis: list[str] = field(default_factory=list)
+    modic: dict[str, int] = field(default_factory=dict)
+    sclerosis: list[str] = field(default_factory=list)
+    vacuum: list[str] = field(default_factory=list)
+    schmorl: list[str] = field(default_factory=list)
     realism: str = "clinical"
     acquisition: dict = field(default_factory=dict)
     domain_randomise: bool = False
@@ -156,6 +170,15 @@ class PhantomParams:
         for lvl, mm in self.osteophytes.items():
             if not 0.0 <= mm <= 8.0:
                 raise LumbarLabError(f"osteophyte at {lvl} is {mm:g} mm; use 0–8 mm.")
+        if not 18.0 <= self.age <= 95.0:
+            raise LumbarLabError(f"age {self.age:g} is outside 18–95 years (adult spines).")
+        self.facet_arthrosis = sorted({parse_level(k) for k in self.facet_arthrosis})
+        self.schmorl = sorted({parse_level(k) for k in self.schmorl})
+        self.modic = {parse_disc(k): int(v) for k, v in self.modic.items()}
+        if any(t not in (1, 2) for t in self.modic.values()):
+            raise LumbarLabError(f"Modic types are 1 or 2, got {self.modic}.")
+        self.sclerosis = sorted({parse_disc(k) for k in self.sclerosis})
+        self.vacuum = sorted({parse_disc(k) for k in self.vacuum})
         if self.rib_pairs not in (11, 12, 13):
             raise LumbarLabError(f"rib_pairs is {self.rib_pairs}; the phantom models 11, 12 or 13 pairs.")
         look = preset(self.realism)
@@ -253,9 +276,10 @@ def sample_params(seed: int, lordosis: float | None = None, **pathology) -> Phan
         fields["osteophytes"] = {v: float(extra.uniform(1.0, 4.0)) for v in VERTEBRAE[1:-1] if extra.random() < 0.2}
         draw = extra.random()
         fields["rib_pairs"] = 11 if draw < 0.05 else 13 if draw > 0.99 else 12
+        fields.update(_degeneration(extra))
     if "pfirrmann" in pathology:
         pathology = dict(pathology)
-        pathology["pfirrmann"] = {**pfirrmann, **{parse_disc(k): v for k, v in pathology["pfirrmann"].items()}}
+        pathology["pfirrmann"] = {**fields["pfirrmann"], **{parse_disc(k): v for k, v in pathology["pfirrmann"].items()}}
     unknown = set(pathology) - {f.name for f in dataclasses.fields(PhantomParams)}
     if unknown:
         raise LumbarLabError(f"unknown phantom parameter(s) {sorted(unknown)}.")
@@ -263,6 +287,44 @@ def sample_params(seed: int, lordosis: float | None = None, **pathology) -> Phan
     if lordosis is not None:
         fields["disc_wedge"] = _wedges_for_lordosis(float(lordosis), fields)
     return PhantomParams(**fields)
+
+
+# Prevalence of imaging signs in asymptomatic people by decade, 20s … 80s (Brinjikji et al., "Systematic
+# literature review of imaging features of spinal degeneration in asymptomatic populations", AJNR 2015).
+_DECADES = (20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0)
+_DISC_DEGENERATION = (0.37, 0.52, 0.68, 0.80, 0.88, 0.93, 0.96)
+_FACET_DEGENERATION = (0.04, 0.09, 0.18, 0.32, 0.50, 0.69, 0.83)
+# Lower discs degenerate first and most (L4-L5 and L5-S1).
+_LEVEL_WEIGHT = dict(zip(DISCS, (0.35, 0.45, 0.6, 0.75, 1.0, 1.0), strict=True))
+
+
+def _degeneration(rng: np.random.Generator) -> dict:
+    """Age and the signs of degeneration of one adult, at the population rates above: Pfirrmann grades
+    (III–V more often with age and at the lower discs), facet arthrosis at L4/L5, and next to discs of grade
+    IV–V Modic changes (35 %, type 2 in 60 % of them), endplate sclerosis (40 %) and, at grade V, a vacuum
+    phenomenon (40 %); a Schmorl node in 15 % of people."""
+    age = float(rng.uniform(20.0, 85.0))
+    person = float(np.interp(age, _DECADES, _DISC_DEGENERATION))
+    severe = 0.1 + 0.3 * (age - 20.0) / 65.0
+    pfirrmann = {}
+    for disc in DISCS:
+        if rng.random() < person * _LEVEL_WEIGHT[disc] * 0.8:
+            pfirrmann[disc] = int(rng.choice([3, 4, 5], p=[0.6 - severe, 0.4, severe]))
+        else:
+            pfirrmann[disc] = int(rng.choice([1, 2], p=[0.6, 0.4]) if age < 45 else rng.choice([1, 2], p=[0.3, 0.7]))
+    facets = ["L4", "L5"] + (["L3"] if rng.random() < 0.5 else []) if rng.random() < np.interp(
+        age, _DECADES, _FACET_DEGENERATION) else []
+    modic, sclerosis, vacuum = {}, [], []
+    for disc, grade in pfirrmann.items():
+        if grade >= 4 and rng.random() < 0.35:
+            modic[disc] = 2 if rng.random() < 0.6 else 1
+        if grade >= 4 and rng.random() < 0.4:
+            sclerosis.append(disc)
+        if grade == 5 and rng.random() < 0.4:
+            vacuum.append(disc)
+    schmorl = [str(rng.choice(["L1", "L2", "L3", "L4"]))] if rng.random() < 0.15 else []
+    return {"age": age, "pfirrmann": pfirrmann, "facet_arthrosis": sorted(facets), "modic": modic,
+            "sclerosis": sclerosis, "vacuum": vacuum, "schmorl": schmorl}
 
 
 def _wedges_for_lordosis(lordosis: float, fields: dict) -> dict[str, float]:

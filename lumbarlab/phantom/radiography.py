@@ -27,8 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from lumbarlab.phantom.noise import standard_normal
 from lumbarlab.phantom.params import PhantomParams
-from lumbarlab.phantom.render import radiograph_background, xray_display
+from lumbarlab.phantom.render import xray_display
 
 __all__ = ["XrayGeometry", "geometry", "project_cone", "detector_display"]
 
@@ -122,13 +123,15 @@ def detector_display(p: np.ndarray, params: PhantomParams, rng: np.random.Genera
     heel = 1.0 + acq["xray_heel"] * np.linspace(-1.0, 1.0, rows, dtype=np.float32)  # anode at one end
     n0 = np.float32(params.xray_photons * acq["xray_exposure"]) * heel[:, None]
     primary = n0 * np.exp(-p)
-    # Scatter: a smooth fog, SPR times the primary a locally averaged thickness lets through (the
-    # scatter-to-primary ratio is a local quantity; its blur over ~30 mm removes the detail).
-    smooth = ndimage.gaussian_filter(p[::4, ::4], sigma=30.0 / (4 * pixel_mm), mode="nearest", truncate=2.5)
+    # One heavy blur (25 mm) of the line integrals serves twice: the scatter — a smooth fog, SPR times the
+    # primary that the locally averaged thickness lets through (the scatter-to-primary ratio is local) —
+    # and the processing's equalisation, which subtracts a share of the same low-frequency content
+    # (:func:`lumbarlab.phantom.render.radiograph_background`, here on the line integrals).
+    smooth = ndimage.gaussian_filter(p[::4, ::4], sigma=25.0 / (4 * pixel_mm), mode="nearest", truncate=2.5)
     smooth = ndimage.zoom(smooth, (rows / smooth.shape[0], cols / smooth.shape[1]), order=1, mode="nearest",
-                          grid_mode=True)[:rows, :cols]
+                          grid_mode=True)[:rows, :cols].astype(np.float32)
     scatter = np.float32(acq["xray_scatter_ratio"]) * n0 * np.exp(-smooth)
-    expected = primary + scatter.astype(np.float32)
+    expected = primary + scatter
     top, bottom, left, right = (int(round(f * n)) for f, n in zip(acq["xray_collimation"], (rows, rows, cols, cols),
                                                                      strict=True))
     shutter = np.zeros((rows, cols), dtype=bool)
@@ -138,16 +141,20 @@ def detector_display(p: np.ndarray, params: PhantomParams, rng: np.random.Genera
     expected[shutter] = n0[np.nonzero(shutter)[0], 0] * np.float32(math.exp(-7.0))  # behind the collimator blades
     reference = np.float32(params.xray_photons * acq["xray_exposure"])
     clean = -np.log(np.maximum(expected, 1e-3) / reference)
-    measured = clean if rng is None else -np.log(np.maximum(rng.poisson(expected).astype(np.float32), 0.5) / reference)
-    # The processing finds the collimated borders and leaves them out of its equalisation and window,
-    # as detector software does; they are filled with the field's median before the blur.
-    field = clean.copy()
-    if shutter.any():
-        field[shutter] = np.median(clean[~shutter]) if (~shutter).any() else 0.0
-    background = radiograph_background(field, pixel_mm, strength=acq["xray_equalisation"])
+    if rng is None:
+        measured = clean
+    else:  # Poisson counts; at these counts (≥ 100 behind the thickest bone) a Gaussian of the same variance
+        counts = expected + np.sqrt(expected) * standard_normal(rng, expected.shape)
+        measured = -np.log(np.maximum(counts, 0.5) / reference)
+    background = np.float32(acq["xray_equalisation"]) * smooth
     clean, measured = clean - background, measured - background
-    # Window from the histogram of the exposed field (the collimated borders left out).
-    inner = clean[top:rows - bottom or None, left:cols - right or None][::2, ::2]
+    # Window from the histogram of the anatomy: the exposed field (collimated borders left out) where the
+    # patient is thick (line integral above 40 % of its 99th percentile), not the skin's thin edge —
+    # detector software finds the region of interest the same way and lets the skin line burn out.
+    exposed = (slice(top, rows - bottom or None), slice(left, cols - right or None))
+    thick = p[exposed] >= 0.4 * float(np.percentile(p[exposed][::4, ::4], 99.0))
+    inner = clean[exposed][thick] if thick.sum() > 100 else clean[exposed].ravel()
+    inner = inner[:: max(inner.size // 20000, 1)]
     lo, hi = float(np.percentile(inner, 0.5)), float(np.percentile(inner, 99.8))
     image = np.clip((measured - lo) / max(hi - lo, 1e-6), 0.0, 1.0)
     if acq["xray_sharpen"] > 0:

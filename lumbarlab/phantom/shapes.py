@@ -29,9 +29,9 @@ def slab_overlap(lo: np.ndarray, hi: np.ndarray, u0: float, u1: float) -> np.nda
         >>> float(slab_overlap(np.float32(2.0), np.float32(5.0), -10.0, 3.0))
         4.0
     """
-    right = np.clip(np.minimum(hi, u1) - np.maximum(lo, u0), 0.0, None)
-    left = np.clip(np.minimum(-lo, u1) - np.maximum(-hi, u0), 0.0, None)
-    return (right + left).astype(np.float32)
+    right = np.maximum(np.minimum(hi, u1) - np.maximum(lo, u0), 0.0)
+    left = np.maximum(np.minimum(-lo, u1) - np.maximum(-hi, u0), 0.0)
+    return (right + left).astype(np.float32, copy=False)
 
 
 class _Symmetric:
@@ -159,10 +159,9 @@ class VertebralBody(_Symmetric):
             b_front = b + vt.osteophyte * np.clip(1.0 - rim / (2.5 * vt.osteophyte), 0.0, 1.0)
         else:
             b_front = b
-        ant = np.clip(v / b_front, 0.0, None)
-        post = np.clip(-v / b, 0.0, None)
-        hi = np.where(v >= 0, a * np.sqrt(np.clip(1.0 - ant**2, 0.0, None)),
-                      a * np.cbrt(np.clip(1.0 - post**3, 0.0, None)))
+        ant = np.maximum(v / b_front, 0.0)
+        post = np.maximum(-v / b, 0.0)
+        hi = np.where(v >= 0, a * np.sqrt(np.maximum(1.0 - ant**2, 0.0)), a * np.cbrt(np.maximum(1.0 - post**3, 0.0)))
         inside = (w >= self.inset_end) & (w <= top - self.inset_end) & (ant <= 1.0) & (post <= 1.0)
         lo = np.zeros_like(hi)
         if vt.kidney > 0:
@@ -173,7 +172,7 @@ class VertebralBody(_Symmetric):
             rho2 = (v / vt.b) ** 2
             below = 1.0 - rho2 - (w - self.inset_end) / vt.concavity
             above = 1.0 - rho2 - (top - self.inset_end - w) / vt.concavity
-            lo_concave = np.maximum(lo, vt.a * np.sqrt(np.clip(np.maximum(below, above), 0.0, None)))
+            lo_concave = np.maximum(lo, vt.a * np.sqrt(np.maximum(np.maximum(below, above), 0.0)))
         hi = np.where(inside, hi, -1.0).astype(np.float32)
         return lo.astype(np.float32), lo_concave.astype(np.float32), hi
 
@@ -215,12 +214,13 @@ def posterior_boxes(vert: Vertebra) -> list[Box]:
         boxes.append(Box(chw + 5.0, chw + 5.0 + vert.transverse_len, -b - 12.0, -b - 3.0, 0.45 * h, 0.7 * h))
     if vert.detail:
         facet_v = -b - cap - 3.0  # the facet joints lie at the back of the canal's lateral recess
+        g = vert.facet_hypertrophy  # facet arthrosis: bulkier processes, bony overgrowth around the joint
         # superior articular processes: up to the middle of the disc space above
-        boxes.append(Box(chw + 1.0, chw + 8.0, facet_v - 3.0, facet_v + 4.0, 0.6 * h, h + 5.0))
+        boxes.append(Box(chw + 1.0, chw + 8.0 + g, facet_v - 3.0 - g, facet_v + 4.0 + g, 0.6 * h, h + 5.0 + g))
         if vert.name != "S1":
             pars_top = arch_lo + (0.2 * h if not vert.lysis else -2.0)
             # inferior articular processes, medial to the lower vertebra's superior ones
-            boxes.append(Box(chw - 3.0, chw + 1.0, facet_v - 5.0, facet_v + 2.0, -6.0, pars_top))
+            boxes.append(Box(chw - 3.0 - g / 2, chw + 1.0, facet_v - 5.0 - g, facet_v + 2.0 + g, -6.0 - g, pars_top))
     return boxes
 
 

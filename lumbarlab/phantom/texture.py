@@ -16,6 +16,8 @@ Example:
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy import ndimage
 
@@ -47,7 +49,27 @@ def texture_3d(rng: np.random.Generator, shape: tuple[int, int, int], spacing: t
 
 def texture_2d(rng: np.random.Generator, shape: tuple[int, int], pixel_mm: float) -> np.ndarray:
     """The texture as a lateral radiograph sees it, ``shape`` = (rows along z, columns along y): projection
-    averages the lattice, leaving vertical streaks (σ 0.6 mm across, 2.5 mm along z)."""
-    noise = standard_normal(rng, tuple(int(n) for n in shape))
-    sigma = (2.5 / pixel_mm, 0.6 / pixel_mm)
-    return _standardise(ndimage.gaussian_filter(noise, sigma=sigma, truncate=2.5, output=np.float32))
+    averages the lattice, leaving vertical streaks (σ 0.6 mm across, 2.5 mm along z).
+
+    A window of a per-process bank (one 768² field per pixel size, made once), at an offset and flip drawn
+    from ``rng`` — like the noise bank of :mod:`lumbarlab.phantom.noise`, it costs a copy per image.
+    """
+    rows, cols = (int(n) for n in shape)
+    bank = _bank_2d(round(float(pixel_mm), 3))
+    if rows > bank.shape[0] or cols > bank.shape[1]:
+        noise = standard_normal(rng, (rows, cols))
+        return _standardise(ndimage.gaussian_filter(noise, sigma=(2.5 / pixel_mm, 0.6 / pixel_mm), truncate=2.5,
+                                                    output=np.float32))
+    r0 = int(rng.integers(0, bank.shape[0] - rows + 1))
+    c0 = int(rng.integers(0, bank.shape[1] - cols + 1))
+    out = bank[r0:r0 + rows, c0:c0 + cols]
+    if rng.integers(0, 2):
+        out = out[:, ::-1]
+    return np.ascontiguousarray(out)
+
+
+@functools.lru_cache(maxsize=4)
+def _bank_2d(pixel_mm: float) -> np.ndarray:
+    noise = np.random.default_rng(20261205).standard_normal((768, 768), dtype=np.float32)
+    return _standardise(ndimage.gaussian_filter(noise, sigma=(2.5 / pixel_mm, 0.6 / pixel_mm), truncate=2.5,
+                                                output=np.float32))
