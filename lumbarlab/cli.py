@@ -151,6 +151,9 @@ def _cmd_phantom(args: argparse.Namespace) -> int:
     for key in ("cobb", "bmd", "stenosis", "lordosis"):
         if getattr(args, key) is not None:
             pathology[key] = getattr(args, key)
+    pathology["realism"] = args.realism
+    if args.domain_randomise:
+        pathology["domain_randomise"] = True
     if args.n < 1:
         raise LumbarLabError(f"--n must be at least 1, got {args.n}.")
     if args.seed < 0:
@@ -310,6 +313,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bmd", type=float, help="trabecular bone density, HU")
     p.add_argument("--stenosis", type=float, help="canal AP diameter, mm")
     p.add_argument("--lordosis", type=float, help="L1-S1 lordosis, degrees (20-80)")
+    p.add_argument("--realism", default="clinical", choices=["clinical", "teaching"],
+                   help="clinical (default): anatomy, texture and acquisition of real scans; teaching: the clean "
+                        "cartoon of the same anatomy")
+    p.add_argument("--domain-randomise", action="store_true",
+                   help="random tissue intensities per case (training sets, SynthSeg-style)")
     p.add_argument("--orientation", default="RAS", help="axis order of the CT files, e.g. RAS, LPS, PIR (VerSe "
                                                         "stores some CTs as PIR)")
     p.add_argument("--shape", type=int, nargs=3, default=[160, 160, 200], metavar=("X", "Y", "Z"))

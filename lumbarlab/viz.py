@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["figure_to_png", "label_colours", "sagittal_slice", "case_overview", "draw_corners", "measurement_overlay"]
+__all__ = ["figure_to_png", "label_colours", "sagittal_slice", "case_overview", "presets_figure", "draw_corners",
+           "measurement_overlay"]
 
 
 def figure_to_png(fig, dpi: int = 80) -> bytes:
@@ -53,6 +54,47 @@ def draw_corners(ax, corners: dict[str, np.ndarray], colour: str = "yellow") -> 
         ax.plot(closed[:, 0], closed[:, 1], "-", color=colour, lw=0.8)
         ax.plot(c[:, 0], c[:, 1], "o", color=colour, ms=2)
         ax.text(c[:, 0].max() + 3, c[:, 1].mean(), name, color=colour, fontsize=7, va="center")
+
+
+def presets_figure(seed: int = 0, shape: tuple[int, int, int] = (160, 160, 200), spacing: float = 1.0,
+                   dpi: int = 72, **pathology) -> bytes:
+    """One PNG: the same anatomy (``seed``) in the ``teaching`` preset (top row) and the ``clinical`` preset
+    (bottom row) — CT and T2 mid-sagittal, an axial CT through L3, the lateral and AP radiographs.
+
+    Example:
+        >>> png = presets_figure(3, shape=(48, 48, 64), spacing=3.5, dpi=30)
+        >>> png[1:4]
+        b'PNG'
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from lumbarlab.phantom import make_case, sample_params
+
+    fig, axes = plt.subplots(2, 5, figsize=(17, 8.6))
+    for row, realism in enumerate(("teaching", "clinical")):
+        case = make_case(sample_params(seed, realism=realism, **pathology), shape=shape, spacing=spacing)
+        aspect = case.grid.spacing[2] / case.grid.spacing[1]
+        l3 = case.spine.vertebrae["L3"].body_centre()
+        k = int(np.clip(round((l3[2] - case.grid.origin[2]) / case.grid.spacing[2]), 0, case.grid.shape[2] - 1))
+        axial = case.ct.array[:, ::-1, k].T  # anterior up, patient's right on the viewer's left
+        panels = [
+            (f"CT sagittal ({case.params.acquisition.get('ct_kernel', 'white-noise')} kernel)",
+             sagittal_slice(case.ct.array), dict(vmin=-450, vmax=1050, aspect=aspect)),
+            ("MRI T2 sagittal", sagittal_slice(case.t2.array), dict(vmin=0, vmax=1000, aspect=aspect)),
+            ("CT axial through L3", axial, dict(vmin=-450, vmax=1050, aspect=1.0)),
+            ("X-ray lateral", case.lateral.image, dict(aspect=case.lateral.spacing[0] / case.lateral.spacing[1])),
+            ("X-ray AP", case.ap.image, dict(aspect=case.ap.spacing[0] / case.ap.spacing[1])),
+        ]
+        for ax, (title, img, kw) in zip(axes[row], panels, strict=True):
+            ax.imshow(img, cmap="gray", **kw)
+            ax.set_title(f"{realism}: {title}", fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.tight_layout()
+    return figure_to_png(fig, dpi=dpi)
 
 
 def case_overview(case, overlay: bool = True, dpi: int = 72) -> bytes:

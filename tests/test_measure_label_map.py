@@ -1,6 +1,9 @@
 """Measurements on 3D label maps as real files hold them: any axis order (RAS, LPS, PIR) and oblique grids,
 0.7 × 0.7 × 2.5 mm slices, whole-vertebra masks, 60° of lordosis, a vertebra cut by the field of view,
-TotalSegmentator's label values — each against the phantom's exact truth.
+TotalSegmentator's label values — each against the phantom's exact truth. The phantom is drawn with the
+``teaching`` preset here: flat endplates make the rim heights the heights a label map holds, so what is tested
+is the measurement's invariance to the file's geometry (the clinical preset's concave endplates, which a label
+map measures lower by up to their depth, are tested in test_measure_phantom.py).
 
 Tolerances: 1.5 mm for a height (the issue's), 10 HU for trabecular bone. On thick slices an endplate that
 lies along the slices is only placed within about half a slice by its voxels, whatever the method; the
@@ -53,7 +56,7 @@ def _check_heights(report, case, levels=None) -> int:
 @pytest.fixture(scope="module")
 def lordotic():
     """A 60° lordosis at 1 mm with a low bone density: whole-vertebra labels (body, pedicles, laminae, processes)."""
-    return make_case(5, modalities=("ct",), lordosis=60, bmd=105)
+    return make_case(5, realism="teaching", modalities=("ct",), lordosis=60, bmd=105)
 
 
 @pytest.mark.parametrize("codes", ["RAS", "LPS", "PIR", "ILA"])
@@ -76,7 +79,7 @@ def test_any_axis_order_gives_the_same_heights_in_world_mm(lordotic, codes):
 @pytest.mark.parametrize("seed,codes", [(4, "PIR"), (6, "LPS")])
 def test_thick_axial_slices_with_60_degrees_of_lordosis(seed, codes):
     """0.7 × 0.7 × 2.5 mm, as abdominal CT is often stored, every voxel labelled by its centre."""
-    case = make_case(seed, modalities=("ct",), lordosis=60, bmd=150, spacing=(0.7, 0.7, 2.5), shape=(229, 229, 80))
+    case = make_case(seed, realism="teaching", modalities=("ct",), lordosis=60, bmd=150, spacing=(0.7, 0.7, 2.5), shape=(229, 229, 80))
     assert case.truth["lordosis_L1_S1_deg"] == pytest.approx(60.0, abs=0.01)
     report = measure_label_map(reorient(case.labels, codes), reorient(case.ct, codes))
     assert sorted(report.spacing_mm) == [0.7, 0.7, 2.5]
@@ -88,7 +91,7 @@ def test_thick_axial_slices_with_60_degrees_of_lordosis(seed, codes):
 def test_oblique_thick_slices_from_a_fine_rendering():
     """A grid turned about all three axes (an oblique series), 0.7 × 0.7 × 2.5 mm, resampled by nearest
     neighbour from a 0.5 mm rendering, stored LPS."""
-    fine = make_case(2, modalities=("ct",), lordosis=60, bmd=170, spacing=0.5, shape=(300, 280, 520))
+    fine = make_case(2, realism="teaching", modalities=("ct",), lordosis=60, bmd=170, spacing=0.5, shape=(300, 280, 520))
     labels = acquire(fine.labels, (0.7, 0.7, 2.5), rotation=(12.0, -8.0, 15.0), orientation="LPS")
     ct = acquire(fine.ct, (0.7, 0.7, 2.5), rotation=(12.0, -8.0, 15.0), orientation="LPS")
     assert not np.allclose(np.abs(labels.direction), np.eye(3)[[0, 1, 2]], atol=0.05)  # really oblique
@@ -102,14 +105,14 @@ def test_a_vertebra_cut_by_the_field_of_view_is_reported_without_heights():
     """The grid ends inside L5: L5 is truncated with no heights and no error, the rest is still measured."""
     from lumbarlab.phantom.voxelize import Grid
 
-    base = make_case(3, modalities=())
+    base = make_case(3, realism="teaching", modalities=())
     l5 = base.spine.vertebrae["L5"]
     z_cut = float(l5.body_centre()[2])
     g = base.grid
     top = g.origin[2] + (g.shape[2] - 1) * g.spacing[2]
     nz = int((top - z_cut) / g.spacing[2]) + 1
     grid = Grid((g.shape[0], g.shape[1], nz), g.spacing, (g.origin[0], g.origin[1], top - (nz - 1) * g.spacing[2]))
-    case = make_case(3, modalities=("ct",), grid=grid)
+    case = make_case(3, realism="teaching", modalities=("ct",), grid=grid)
     report = measure_label_map(reorient(case.labels, "PIR"), reorient(case.ct, "PIR"))
     l5_entry = report.vertebrae["L5"]
     assert l5_entry["truncated"] is True and "anterior_height_mm" not in l5_entry and "error" not in l5_entry
@@ -148,7 +151,7 @@ def test_body_only_masks_measure_the_same(lordotic):
 
 
 def test_fractures_grade_and_canal_from_the_label_or_the_bone():
-    case = make_case(7, modalities=("ct",), fracture={"L2": 35.0}, fracture_type="biconcave", stenosis=9.0, bmd=100.0)
+    case = make_case(7, realism="teaching", modalities=("ct",), fracture={"L2": 35.0}, fracture_type="biconcave", stenosis=9.0, bmd=100.0)
     report = measure_label_map(case.labels, case.ct)
     assert report.vertebrae["L2"]["genant_grade"] == 2  # 35 % middle-height loss: moderate (25–40 %)
     assert report.vertebrae["L2"]["middle_height_mm"] == pytest.approx(case.spine.vertebrae["L2"].hm, abs=HEIGHT_MM)
@@ -184,7 +187,8 @@ def test_measure_cli_on_a_pir_anisotropic_whole_vertebra_export(tmp_path):
     """The issue's acceptance: `lumbarlab measure --mask M --ct C` on a PIR, 0.7 × 0.7 × 2.5 mm export."""
     run = [sys.executable, "-m", "lumbarlab"]
     res = subprocess.run([*run, "phantom", "--out", str(tmp_path), "--seed", "4", "--lordosis", "60", "--bmd", "140",
-                          "--spacing", "0.7", "0.7", "2.5", "--shape", "229", "229", "80", "--orientation", "PIR"],
+                          "--spacing", "0.7", "0.7", "2.5", "--shape", "229", "229", "80", "--orientation", "PIR",
+                          "--realism", "teaching"],
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     folder = tmp_path / "phantom0004"

@@ -45,7 +45,7 @@ def heights_from_label_map(labels: Volume, level: str, convention: str = "auto")
 
     Example:
         >>> from lumbarlab.phantom import make_case
-        >>> case = make_case(3, modalities=())
+        >>> case = make_case(3, modalities=(), realism="teaching")  # flat endplates: the rim heights exactly
         >>> h = heights_from_label_map(case.labels, "L2")
         >>> abs(h["posterior"] - case.spine.vertebrae["L2"].hp) < 1.0
         True
@@ -134,7 +134,7 @@ def measure_label_map(labels: Volume, ct: Volume | None = None, convention: str 
 
     Example:
         >>> from lumbarlab.phantom import make_case
-        >>> case = make_case(3, modalities=("ct",), bmd=95)
+        >>> case = make_case(3, modalities=("ct",), bmd=80)
         >>> rep = measure_label_map(case.labels, case.ct)
         >>> rep.vertebrae["L1"]["bone_density"], rep.vertebrae["T12"]["truncated"]
         ('osteoporosis', True)

@@ -22,7 +22,7 @@ from lumbarlab.phantom.labels import VERTEBRAE, Material
 from lumbarlab.phantom.params import PhantomParams, sample_params
 from lumbarlab.phantom.radiography import detector_display, geometry
 from lumbarlab.phantom.render import MU_WATER_PER_MM, ct_table
-from lumbarlab.phantom.shapes import VertebralBody, body_shapes, canal_shapes, posterior_boxes, slab_overlap
+from lumbarlab.phantom.shapes import VertebralBody, body_shapes, canal_shapes, posterior_boxes
 from lumbarlab.phantom.surroundings import line_integrals, solids
 from lumbarlab.phantom.texture import texture_2d
 from lumbarlab.phantom.voxelize import disc_coordinates

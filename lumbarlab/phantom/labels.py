@@ -59,4 +59,7 @@ class Material:
     NUCLUS0 = 16     # + disc index (0 = T12-L1 … 5 = L5-S1)
     ANNULUS0 = 24    # + disc index
     TRABECULAR0 = 32  # + vertebra index (0 = T12 … 6 = S1)
+    MODIC1 = 40      # marrow oedema next to a degenerated disc (Modic type 1)
+    MODIC2 = 41      # fatty marrow next to a degenerated disc (Modic type 2)
+    SCLEROSIS = 42   # sclerotic bone under a degenerated endplate
     COUNT = 48

@@ -306,9 +306,13 @@ def _degeneration(rng: np.random.Generator) -> dict:
     age = float(rng.uniform(20.0, 85.0))
     person = float(np.interp(age, _DECADES, _DISC_DEGENERATION))
     severe = 0.1 + 0.3 * (age - 20.0) / 65.0
+    # Whether this person has any degenerated disc follows the review's per-person prevalence; if so, one of
+    # the two lowest discs is, and each other disc is with half its level's weight.
+    degenerated = rng.random() < person
+    worst = str(rng.choice(["L4-L5", "L5-S1"]))
     pfirrmann = {}
     for disc in DISCS:
-        if rng.random() < person * _LEVEL_WEIGHT[disc] * 0.8:
+        if degenerated and (disc == worst or rng.random() < 0.5 * _LEVEL_WEIGHT[disc]):
             pfirrmann[disc] = int(rng.choice([3, 4, 5], p=[0.6 - severe, 0.4, severe]))
         else:
             pfirrmann[disc] = int(rng.choice([1, 2], p=[0.6, 0.4]) if age < 45 else rng.choice([1, 2], p=[0.3, 0.7]))

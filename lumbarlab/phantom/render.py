@@ -69,6 +69,10 @@ def ct_table(params: PhantomParams) -> np.ndarray:
         if params.fracture.get(name, 0.0) > 0:
             density *= 1.15  # compacted trabeculae in a compression fracture
         lut[Material.TRABECULAR0 + i] = density
+    base = float(lut[Material.TRABECULAR0 + 3])
+    lut[Material.MODIC1] = base - 15.0  # oedema: a little less dense
+    lut[Material.MODIC2] = base - 45.0  # fat replaces marrow
+    lut[Material.SCLEROSIS] = base + 450.0  # reactive new bone
     if params.look.surroundings:
         lut[Material.PELVIS] = 650.0 + 0.5 * (params.bmd - 180.0)  # thin plate: cortical shells dominate
         lut[Material.RIB] = 320.0 + 0.5 * (params.bmd - 180.0)  # a thin cortical tube around marrow
@@ -117,8 +121,15 @@ def mri_table(params: PhantomParams, weighting: str) -> np.ndarray:
     # Fattier marrow in osteoporotic bone raises its signal (more on T1 than on T2).
     marrow_t1 = float(np.clip(560.0 + 1.2 * (180.0 - params.bmd), 300.0, 900.0))
     marrow_t2 = float(np.clip(420.0 + 0.6 * (180.0 - params.bmd), 250.0, 700.0))
+    # Marrow fat rises with age: +4 (T1) / +2 (T2) units a year around 45 (vertebral marrow fat fraction grows
+    # with age, Kugel et al., J Magn Reson Imaging 2001).
+    marrow_t1 = float(np.clip(marrow_t1 + 4.0 * (params.age - 45.0), 250.0, 950.0))
+    marrow_t2 = float(np.clip(marrow_t2 + 2.0 * (params.age - 45.0), 220.0, 750.0))
     for i in range(len(VERTEBRAE)):
         lut[Material.TRABECULAR0 + i] = marrow_t1 if t1 else marrow_t2
+    lut[Material.MODIC1] = 200.0 if t1 else 820.0  # Modic et al., Radiology 1988
+    lut[Material.MODIC2] = 880.0 if t1 else 650.0
+    lut[Material.SCLEROSIS] = 100.0 if t1 else 80.0
     for i, disc in enumerate(DISCS):
         grade = params.pfirrmann[disc]
         lut[Material.ANNULUS0 + i] = 300.0 if t1 else _ANNULUS_T2[grade]

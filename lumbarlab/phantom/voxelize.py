@@ -279,6 +279,65 @@ def _paint_surroundings(spine: Spine, grid: Grid, axes, material: np.ndarray) ->
         view[mask] = solid.material
 
 
+def _endplate_band(vert: Vertebra, grid: Grid, axes, material, superior: bool, depth: float):
+    """(slices, mask) of the trabecular voxels of ``vert`` within ``depth`` mm of its superior or inferior
+    endplate (following the endplate's concavity), or None."""
+    lo, hi = _world_box(vert, np.array([-vert.a, -vert.b, -1.0]), np.array([vert.a, vert.b, max(vert.ha, vert.hp) + 1]))
+    sl = grid.box(lo, hi)
+    if sl is None:
+        return None
+    u, v, w = _local_coords((vert.rotation, vert.origin), grid, sl, axes)
+    dip = vert.concavity * np.clip(1.0 - (u / vert.a) ** 2 - (v / vert.b) ** 2, 0.0, None)
+    band = (w >= vert.top(v) - dip - depth) if superior else (w <= dip + depth)
+    # marrow of this vertebra (Modic bands painted first stay marrow for the sclerosis band)
+    marrow = material[sl] == Material.TRABECULAR0 + vert.index
+    marrow |= np.isin(material[sl], (Material.MODIC1, Material.MODIC2)) & band
+    return sl, band & marrow
+
+
+def _paint_degeneration(spine: Spine, grid: Grid, axes, labels, material) -> None:
+    """Signs of degeneration next to the discs the case names: Modic marrow (7 mm bands) and sclerosis (3 mm)
+    on both sides of a disc, gas in a vacuum disc's nucleus, a Schmorl node through a superior endplate."""
+    params = spine.params
+    for disc in spine.discs.values():
+        for sign, code, depth in (("modic", None, 7.0), ("sclerosis", Material.SCLEROSIS, 3.0)):
+            kind = params.modic.get(disc.name) if sign == "modic" else disc.name in params.sclerosis
+            if not kind:
+                continue
+            value = code if code is not None else (Material.MODIC1 if kind == 1 else Material.MODIC2)
+            for vert, superior in ((disc.lower, True), (disc.upper, False)):
+                found = _endplate_band(vert, grid, axes, material, superior, depth)
+                if found is not None:
+                    _paint(material, found[0], found[1], value)
+        if disc.name in params.vacuum:  # a cleft of gas in the nucleus
+            up, lo = disc.upper, disc.lower
+            pts = np.array([lo.to_world([0.0, 0.0, (lo.hp + lo.ha) / 2]), up.origin])
+            sl = grid.box(pts.min(axis=0) - up.a, pts.max(axis=0) + up.a)
+            if sl is not None:
+                x, y, z = axes[0][sl[0]][:, None, None], axes[1][sl[1]][None, :, None], axes[2][sl[2]][None, None, :]
+                q = disc_coordinates(disc, x, y, z)
+                gas = q["between"] & ((q["qu"] / (0.4 * q["a"])) ** 2 + (q["qv"] / (0.25 * q["b"])) ** 2 <= 1.0)
+                gas &= (q["t"] > 0.35) & (q["t"] < 0.65)
+                _paint(material, sl, gas, Material.AIR)
+    names = list(spine.vertebrae)
+    for name in params.schmorl:  # nucleus through the superior endplate's centre, 4 mm deep
+        vert = spine.vertebrae[name]
+        i = names.index(name)
+        if i == 0:
+            continue
+        disc = spine.discs[f"{names[i - 1]}-{name}"]
+        centre = np.array([0.0, -0.1 * vert.b, vert.hm - vert.concavity])
+        lo, hi = _world_box(vert, centre - 6.0, centre + 6.0)
+        sl = grid.box(lo, hi)
+        if sl is None:
+            continue
+        u, v, w = _local_coords((vert.rotation, vert.origin), grid, sl, axes)
+        node = (u / 5.0) ** 2 + ((v - centre[1]) / 5.0) ** 2 + ((w - centre[2]) / 4.0) ** 2 <= 1.0
+        node &= labels[sl] == vert.label
+        _paint(material, sl, node, Material.NUCLUS0 + disc.index)
+        _paint(labels, sl, node, disc.label)
+
+
 def voxelize(spine: Spine, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
     """Label map (uint8, VerSe values) and material map (uint8, :class:`Material`) on ``grid``."""
     axes = grid.axes()
@@ -290,6 +349,7 @@ def voxelize(spine: Spine, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
         _paint_disc(disc, grid, axes, labels, material)
     for vert in spine.vertebrae.values():
         _paint_vertebra(vert, grid, axes, labels, material)
+    _paint_degeneration(spine, grid, axes, labels, material)
     _paint_canal(spine, grid, axes, labels, material)
     for disc in spine.discs.values():
         if disc.herniation > 0:
