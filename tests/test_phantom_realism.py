@@ -200,3 +200,35 @@ def test_population_rates_of_the_clinical_draw():
     assert degenerated(old) > 0.6 > degenerated(young) > 0.2
     assert np.mean([bool(p.facet_arthrosis) for p in old]) > np.mean([bool(p.facet_arthrosis) for p in young])
     assert all(p.realism == "clinical" for p in people)
+
+
+def test_thick_sagittal_slices_with_a_gap():
+    """4 mm slices every 4.8 mm (a 20 % gap): the stack's pitch is 4.8 mm and each slice averages 4 mm."""
+    case = make_case(sample_params(5), shape=(96, 64, 80), spacing=0.8, modalities=("t2",), noise=False)
+    image, labels = case.mri_sagittal("t2", thickness=4.0, gap=0.8)
+    assert image.spacing[0] == pytest.approx(4.8) and image.shape[0] == (96 - 5) // 6 + 1
+    np.testing.assert_allclose(image.array[1], case.t2.array[6:11].mean(axis=0), rtol=1e-5)
+    np.testing.assert_array_equal(labels.array[1], case.labels.array[8])
+    with pytest.raises(LumbarLabError, match="gap"):
+        case.mri_sagittal("t2", thickness=4.0, gap=-1.0)
+
+
+def test_motion_ghosts_copy_the_image_along_the_phase_direction():
+    base = sample_params(5)
+    quiet = make_case(base.replace(acquisition={**base.acquisition, "mri_ghosting": 0.0}), shape=(48, 60, 64),
+                      spacing=3.0, modalities=("t2",), noise=False)
+    ghosted = make_case(base.replace(acquisition={**base.acquisition, "mri_ghosting": 0.1}), shape=(48, 60, 64),
+                        spacing=3.0, modalities=("t2",), noise=False)
+    expected = quiet.t2.array + 0.05 * (np.roll(quiet.t2.array, 20, axis=1) + np.roll(quiet.t2.array, -20, axis=1))
+    np.testing.assert_allclose(ghosted.t2.array, expected, rtol=1e-5, atol=1e-3)
+
+
+def test_adult_discs_show_the_intranuclear_cleft():
+    """Over 30, a disc of grade ≥ II has a fibrous band across its nucleus: T2 darker there than the nucleus."""
+    case = make_case(sample_params(9, age=55.0, pfirrmann={"L3-L4": 2}), spacing=1.0, noise=False, modalities=("t2",))
+    disc = case.labels.array == DISC_LABEL["L3-L4"]
+    annulus_inside = disc & (case.material.array == Material.ANNULUS0 + DISCS.index("L3-L4"))
+    nucleus = disc & (case.material.array == Material.NUCLUS0 + DISCS.index("L3-L4"))
+    centre = ndimage.binary_erosion(disc, iterations=4)  # away from the disc's rim: only the cleft is annulus
+    assert (annulus_inside & centre).sum() > 20
+    assert np.median(case.t2.array[annulus_inside & centre]) < 0.5 * np.median(case.t2.array[nucleus])

@@ -73,18 +73,23 @@ class Case:
             raise LumbarLabError(f"modality {modality!r} was not rendered; ask make_case for it.")
         return vol
 
-    def mri_sagittal(self, weighting: str = "T2", thickness: float = 4.0) -> tuple[Volume, Volume]:
-        """Thick sagittal MRI slices as clinical lumbar protocols acquire them (SPIDER-like):
-        the volume averaged over slabs of ``thickness`` mm along x, and the labels of each
-        slab's central plane. Returns (image, labels) with spacing (thickness, dy, dz)."""
+    def mri_sagittal(self, weighting: str = "T2", thickness: float = 4.0, gap: float = 0.0) -> tuple[Volume, Volume]:
+        """Thick sagittal MRI slices as clinical lumbar protocols acquire them (SPIDER-like): the volume
+        averaged over slabs of ``thickness`` mm along x, one every ``thickness + gap`` mm (the slice gap of
+        a 2D protocol, often 10–20 % of the thickness), and the labels of each slab's central plane.
+        Returns (image, labels) with spacing (thickness + gap, dy, dz)."""
         vol = self.volume(weighting.lower())
+        if thickness <= 0 or gap < 0:
+            raise LumbarLabError(f"slice thickness must be > 0 and gap >= 0 mm, got {thickness} and {gap}.")
         step = max(int(round(thickness / vol.spacing[0])), 1)
-        n = vol.shape[0] // step
+        pitch = max(int(round((thickness + gap) / vol.spacing[0])), step)
+        n = (vol.shape[0] - step) // pitch + 1 if vol.shape[0] >= step else 0
         if n < 1:
             raise LumbarLabError(f"slab thickness {thickness} mm exceeds the volume's width.")
-        arr = vol.array[: n * step].reshape(n, step, *vol.shape[1:]).mean(axis=1, dtype=np.float32)
-        lab = self.labels.array[step // 2 : n * step : step]
-        spacing = (vol.spacing[0] * step, vol.spacing[1], vol.spacing[2])
+        starts = np.arange(n) * pitch
+        arr = np.stack([vol.array[s:s + step].mean(axis=0, dtype=np.float32) for s in starts])
+        lab = self.labels.array[starts + step // 2]
+        spacing = (vol.spacing[0] * pitch, vol.spacing[1], vol.spacing[2])
         origin = np.asarray(vol.origin) + np.array([(step - 1) / 2 * vol.spacing[0], 0.0, 0.0])
         return Volume(arr, spacing, tuple(origin)), Volume(lab, spacing, tuple(origin))
 

@@ -64,7 +64,7 @@ ACQUISITION_KEYS = (
     "xray_sid_mm", "xray_oid_mm", "xray_rotation_deg", "xray_tilt_deg", "xray_exposure", "xray_kvp",
     "xray_grid", "xray_scatter_ratio", "xray_heel", "xray_collimation", "xray_equalisation", "xray_gamma",
     "xray_sharpen", "ct_kernel", "ct_slice_mm", "ct_kvp", "ct_phase", "mri_coil_falloff_mm",
-    "mri_contrast", "gas_pockets", "texture_seed",
+    "mri_contrast", "gas_pockets", "texture_seed", "mri_ghosting",
 )
 
 
@@ -84,8 +84,9 @@ def draw_acquisition(seed: int, realism: str) -> dict:
     degrees is routine), relative exposure (log-uniform 0.5–2), kVp 75–95, anti-scatter grid (80 % of
     departments), scatter-to-primary ratio, heel-effect amplitude, collimation margins (fractions of the
     field), equalisation strength, display gamma and edge enhancement of the detector's processing. CT:
-    kernel, slice thickness (mm), kVp, contrast phase. MRI: posterior-coil fall-off length (mm) and a
-    per-scanner contrast factor. Also the number of bowel gas pockets and a texture seed.
+    kernel, slice thickness (mm), kVp, contrast phase. MRI: posterior-coil fall-off length (mm), a
+    per-scanner contrast factor and the amplitude of motion ghosts (0 in most studies). Also the number of
+    bowel gas pockets and a texture seed.
 
     Example:
         >>> draw_acquisition(3, "teaching")
@@ -119,4 +120,6 @@ def draw_acquisition(seed: int, realism: str) -> dict:
         "mri_contrast": float(np.clip(rng.normal(1.0, 0.12), 0.7, 1.3)),
         "gas_pockets": int(rng.integers(2, 9)),
         "texture_seed": int(rng.integers(0, 2**31 - 1)),
+        # drawn last, so that adding it kept every earlier value of a seed: motion ghosts in 15 % of studies
+        "mri_ghosting": float(rng.uniform(0.04, 0.12)) if rng.random() < 0.15 else 0.0,
     }

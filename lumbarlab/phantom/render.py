@@ -285,6 +285,10 @@ def render_mri(
         falloff = params.acquisition["mri_coil_falloff_mm"]
         gain = (0.3 + 0.7 * np.exp(-np.clip(back_distance, 0.0, None) / falloff)).astype(np.float32)
         signal *= gain[None, :, None]
+    ghost = params.acquisition.get("mri_ghosting", 0.0) if params.look.mri_physics else 0.0
+    if ghost > 0:  # respiratory motion: faint copies of the image along the phase-encoding (AP) direction
+        shift = signal.shape[1] // 3
+        signal = signal + np.float32(ghost / 2) * (np.roll(signal, shift, axis=1) + np.roll(signal, -shift, axis=1))
     if rng is None:
         return signal
     apply_bias_field(signal, params.mri_bias, rng)

@@ -184,7 +184,8 @@ def disc_coordinates(disc: Disc, x, y, z, concave: bool = True) -> dict[str, np.
     }
 
 
-def _paint_disc(disc: Disc, grid: Grid, axes, labels, material, herniation_only: bool = False) -> None:
+def _paint_disc(disc: Disc, grid: Grid, axes, labels, material, herniation_only: bool = False,
+                cleft: bool = False) -> None:
     up, lo = disc.upper, disc.lower
     pts = np.array([lo.to_world([0.0, 0.0, (lo.hp + lo.ha) / 2]), up.origin])
     reach = max(up.a, lo.a) + disc.herniation + 4.0 + max(up.concavity, lo.concavity)
@@ -201,6 +202,8 @@ def _paint_disc(disc: Disc, grid: Grid, axes, labels, material, herniation_only:
         _paint(labels, sl, disc_mask, disc.label)
         _paint(material, sl, disc_mask, Material.ANNULUS0 + disc.index)
         _paint(material, sl, nucleus, Material.NUCLUS0 + disc.index)
+        if cleft:  # the intranuclear cleft of adult discs: a thin fibrous band across the nucleus, dark on T2
+            _paint(material, sl, nucleus & (np.abs(t - 0.5) < 0.07), Material.ANNULUS0 + disc.index)
     elif disc.herniation > 0:
         depth = disc.herniation
         ru, rv, rw = 7.0, depth / 2 + 1.0, max(disc.height * 0.35, 1.5)
@@ -345,8 +348,9 @@ def voxelize(spine: Spine, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
     material = np.zeros(grid.shape, dtype=np.uint8)
     _paint_body_and_muscles(spine, grid, axes, material)
     _paint_surroundings(spine, grid, axes, material)
+    adult = spine.params.look.body_shape and spine.params.age >= 30.0
     for disc in spine.discs.values():
-        _paint_disc(disc, grid, axes, labels, material)
+        _paint_disc(disc, grid, axes, labels, material, cleft=adult and disc.pfirrmann >= 2)
     for vert in spine.vertebrae.values():
         _paint_vertebra(vert, grid, axes, labels, material)
     _paint_degeneration(spine, grid, axes, labels, material)
