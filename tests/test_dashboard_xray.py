@@ -39,6 +39,8 @@ def test_xray_dashboard_grades_follow_the_case_and_uploads(open_dashboard, tmp_p
     dicom.write_bytes(_dicom_bytes(pixels, "MONOCHROME1"))
     dash.upload(".ll-xr-upload", dicom)
     dash.wait_text(".ll-xr-grade", "2", exact=True)  # 45 % at L5 → Meyerding II
+    # the panel clears the old message after it has drawn the new case: wait for that message, not a race
+    dash.page.wait_for_selector(".ll-xr-error", state="detached", timeout=30_000)
     assert dash.page.locator(".ll-xr-error").count() == 0
     assert "upload lateral.dcm" in dash.page.content()
     shot = dash.screenshot("dicom-upload")

@@ -232,3 +232,53 @@ def test_adult_discs_show_the_intranuclear_cleft():
     centre = ndimage.binary_erosion(disc, iterations=4)  # away from the disc's rim: only the cleft is annulus
     assert (annulus_inside & centre).sum() > 20
     assert np.median(case.t2.array[annulus_inside & centre]) < 0.5 * np.median(case.t2.array[nucleus])
+
+
+def test_sacralised_l5_reaches_the_ala_over_a_hypoplastic_disc():
+    """A transitional L5: its transverse processes touch the sacrum's label, and the L5-S1 disc is half the
+    height the same anatomy has without it (Castellvi II/III)."""
+    plain = sample_params(12, transitional="none")
+    sacral = sample_params(12, transitional="sacralised_L5")
+    assert sacral.disc_height_after_degeneration("L5-S1") == pytest.approx(
+        0.5 * plain.disc_height_after_degeneration("L5-S1"))
+    touching = {}
+    for params in (plain, sacral):
+        case = make_case(params, spacing=1.0, noise=False, modalities=())
+        l5 = ndimage.binary_dilation(case.labels.array == VERSE_LABEL["L5"], iterations=1)
+        x = case.grid.axes()[0][:, None, None]
+        lateral = np.abs(x) > case.spine.vertebrae["L5"].a + 8.0  # beside the bodies: transverse process vs ala
+        touching[params.transitional] = int((l5 & lateral & (case.labels.array == VERSE_LABEL["S1"])).sum())
+        assert case.truth["realism"]["transitional"] == params.transitional
+    assert touching["none"] == 0 < touching["sacralised_L5"]
+    with pytest.raises(LumbarLabError, match="not modelled"):
+        sample_params(12, transitional="lumbarised_S1")
+
+
+def test_no_two_cases_share_an_outline():
+    """Waist, posterior notch and process lengths are drawn per vertebra: two seeds of the same size differ."""
+    from lumbarlab.phantom.anatomy import build_spine
+
+    a, b = build_spine(sample_params(1)).vertebrae["L3"], build_spine(sample_params(2)).vertebrae["L3"]
+    assert (a.waist, a.kidney) != (b.waist, b.kidney)
+    assert 0.03 <= a.waist <= 0.09 and 0.03 <= b.waist <= 0.09
+    teaching = build_spine(sample_params(1, realism="teaching")).vertebrae["L3"]
+    assert teaching.waist == 0.0 and teaching.kidney == 0.0
+
+
+def test_quadratus_lumborum_and_csf_flow_voids():
+    base = sample_params(5)
+    case = make_case(base, spacing=1.5, shape=(110, 110, 130), noise=False, modalities=("t2",))
+    x = case.grid.axes()[0][:, None, None]
+    l3 = case.spine.vertebrae["L3"]
+    ql = (case.material.array == Material.MUSCLE) & (np.abs(x - l3.origin[0]) > l3.a + 38.0)
+    assert ql.sum() > 200  # muscle lateral to the transverse processes (none in the teaching preset)
+    teaching = make_case(base.replace(realism="teaching"), spacing=1.5, shape=(110, 110, 130), noise=False,
+                         modalities=())
+    assert ((teaching.material.array == Material.MUSCLE) & (np.abs(x - l3.origin[0]) > l3.a + 38.0)).sum() < ql.sum() / 4
+    voids = {}
+    for flag in (False, True):
+        p = base.replace(acquisition={**base.acquisition, "mri_flow_voids": flag})
+        c = make_case(p, spacing=1.5, shape=(110, 110, 130), noise=False, modalities=("t2",))
+        csf = c.t2.array[c.material.array == Material.CSF]
+        voids[flag] = float(np.mean(csf < 0.5 * np.median(csf)))
+    assert voids[False] < 0.02 and voids[True] > 0.05

@@ -70,6 +70,7 @@ class Vertebra:
     lysis: bool = False  # pars interarticularis defect
     detail: bool = False  # articular processes instead of one arch box
     facet_hypertrophy: float = 0.0  # mm added to the articular processes by facet arthrosis
+    sacralised: bool = False  # L5 as a transitional vertebra: transverse processes reaching the sacral ala
 
     @property
     def label(self) -> int:
@@ -201,6 +202,13 @@ def build_spine(params: PhantomParams) -> Spine:
     look = params.look
     shape_rng = np.random.default_rng([params.seed, 0xE9D])  # its own stream: the chain stays the same
     concavity = {n: float(shape_rng.uniform(1.0, 2.0)) * s if look.body_shape else 0.0 for n in VERTEBRAE}
+    # Shape variability beyond size: waist, posterior notch and process lengths differ per vertebra, so no
+    # two cases share an outline (clinical preset only; drawn after the concavities, keeping them).
+    waist = {n: float(shape_rng.uniform(0.03, 0.09)) for n in VERTEBRAE}
+    kidney = {n: float(shape_rng.uniform(0.8, 2.2)) for n in VERTEBRAE}
+    process = {n: float(np.clip(shape_rng.normal(1.0, 0.12), 0.75, 1.25)) for n in VERTEBRAE}
+    if not look.body_shape:
+        process = {n: 1.0 for n in VERTEBRAE}
 
     def make(name: str, sagittal: float, origin: np.ndarray | None) -> Vertebra:
         hp, hm, ha, loss = _heights(params, name)
@@ -209,15 +217,16 @@ def build_spine(params: PhantomParams) -> Spine:
             name=name, index=VERTEBRAE.index(name), rotation=rot, origin=np.zeros(3),
             a=params.half_width(name), b=params.half_depth(name), hp=hp, hm=hm, ha=ha,
             sagittal=sagittal, coronal=tilts[name], canal_ap=params.canal_diameter,
-            canal_hw=canal_hw[name] * s, spinous_len=spinous[name] * s,
-            transverse_len=transverse[name] * s, height_loss=loss,
+            canal_hw=canal_hw[name] * s, spinous_len=spinous[name] * s * process[name],
+            transverse_len=transverse[name] * s * process[name], height_loss=loss,
             expected_height=params.body_height(name),
-            concavity=concavity[name], waist=0.06 if look.body_shape else 0.0,
-            kidney=1.5 * s if look.body_shape and name != "S1" else 0.0,
+            concavity=concavity[name], waist=waist[name] if look.body_shape else 0.0,
+            kidney=kidney[name] * s if look.body_shape and name != "S1" else 0.0,
             cortex=1.5, endplate_cortex=0.8 if look.body_shape else 1.5,
             osteophyte=params.osteophytes.get(name, 0.0) if look.posterior_detail else 0.0,
             lysis=look.posterior_detail and name in params.spondylolysis, detail=look.posterior_detail,
             facet_hypertrophy=2.0 * s if look.posterior_detail and name in params.facet_arthrosis else 0.0,
+            sacralised=name == "L5" and params.transitional == "sacralised_L5",
         )
         v.origin = origin if origin is not None else -(rot @ np.array([0.0, 0.0, (hp + ha) / 2]))
         return v

@@ -279,6 +279,7 @@ def _truth(case: Case) -> dict:
         "preset": params.realism,
         "acquisition": dict(params.acquisition),
         "rib_pairs": params.rib_pairs,
+        "transitional": params.transitional if look.posterior_detail else "none",
         "ribs_on": rib_carriers(params.rib_pairs) if look.surroundings else [],
         "iliac_crest_z_mm": iliac_crest_z(spine) if look.surroundings else None,
         "spondylolysis": list(params.spondylolysis) if look.posterior_detail else [],

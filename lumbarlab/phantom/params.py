@@ -59,6 +59,10 @@ class PhantomParams:
         spondylolysis: vertebrae with a pars interarticularis defect (both sides), e.g. ["L5"]; drawn only
             with ``realism="clinical"`` (a gap in the pars, visible on oblique and lateral views).
         osteophytes: anterior rim spurs in mm per vertebra (clinical realism), e.g. {"L4": 4}.
+        transitional: ``"none"`` or ``"sacralised_L5"`` — a lumbosacral transitional vertebra (Castellvi II/III:
+            L5's transverse processes broadened down to the sacral ala, a hypoplastic L5-S1 disc at half
+            height); clinical cases draw it in 8 % (transitional vertebrae in 4–30 % of people, Konin & Walz,
+            AJNR 2010). Lumbarised S1 and six lumbar vertebrae are not modelled.
         age: years (20–90); clinical cases draw it (20–85) and the signs below at its population rates
             (Brinjikji et al., AJNR 2015); marrow fat (T1 signal) rises with it.
         facet_arthrosis: vertebrae whose articular processes are hypertrophic, e.g. ["L4", "L5"].
@@ -113,6 +117,7 @@ class PhantomParams:
     spondylolysis: list[str] = field(default_factory=list)
     osteophytes: dict[str, float] = field(default_factory=dict)
     rib_pairs: int = 12
+    transitional: str = "none"
     age: float = 45.0
     facet_arthrosis: list[str] = field(default_factory=list)
     modic: dict[str, int] = field(default_factory=dict)
@@ -179,6 +184,9 @@ class PhantomParams:
             raise LumbarLabError(f"Modic types are 1 or 2, got {self.modic}.")
         self.sclerosis = sorted({parse_disc(k) for k in self.sclerosis})
         self.vacuum = sorted({parse_disc(k) for k in self.vacuum})
+        if self.transitional not in ("none", "sacralised_L5"):
+            extra = " (lumbarised S1 and six lumbar vertebrae are not modelled)" if "lumbar" in str(self.transitional) else ""
+            raise LumbarLabError(f"transitional must be 'none' or 'sacralised_L5', got {self.transitional!r}{extra}.")
         if self.rib_pairs not in (11, 12, 13):
             raise LumbarLabError(f"rib_pairs is {self.rib_pairs}; the phantom models 11, 12 or 13 pairs.")
         look = preset(self.realism)
@@ -215,6 +223,8 @@ class PhantomParams:
     def disc_height_after_degeneration(self, disc: str) -> float:
         """Mid-disc height: Pfirrmann I–III keep it, IV loses a quarter, V collapses (Pfirrmann 2001)."""
         factor = {1: 1.0, 2: 1.0, 3: 0.92, 4: 0.72, 5: 0.45}[self.pfirrmann[disc]]
+        if disc == "L5-S1" and self.transitional == "sacralised_L5":
+            factor *= 0.5  # the hypoplastic disc of a transitional vertebra
         return self.disc_height[disc] * self.scale * factor
 
     def to_dict(self) -> dict:
@@ -277,6 +287,7 @@ def sample_params(seed: int, lordosis: float | None = None, **pathology) -> Phan
         draw = extra.random()
         fields["rib_pairs"] = 11 if draw < 0.05 else 13 if draw > 0.99 else 12
         fields.update(_degeneration(extra))
+        fields["transitional"] = "sacralised_L5" if extra.random() < 0.08 else "none"
     if "pfirrmann" in pathology:
         pathology = dict(pathology)
         pathology["pfirrmann"] = {**fields["pfirrmann"], **{parse_disc(k): v for k, v in pathology["pfirrmann"].items()}}

@@ -64,7 +64,7 @@ ACQUISITION_KEYS = (
     "xray_sid_mm", "xray_oid_mm", "xray_rotation_deg", "xray_tilt_deg", "xray_exposure", "xray_kvp",
     "xray_grid", "xray_scatter_ratio", "xray_heel", "xray_collimation", "xray_equalisation", "xray_gamma",
     "xray_sharpen", "ct_kernel", "ct_slice_mm", "ct_kvp", "ct_phase", "mri_coil_falloff_mm",
-    "mri_contrast", "gas_pockets", "texture_seed", "mri_ghosting",
+    "mri_contrast", "gas_pockets", "texture_seed", "mri_ghosting", "mri_flow_voids",
 )
 
 
@@ -85,8 +85,8 @@ def draw_acquisition(seed: int, realism: str) -> dict:
     departments), scatter-to-primary ratio, heel-effect amplitude, collimation margins (fractions of the
     field), equalisation strength, display gamma and edge enhancement of the detector's processing. CT:
     kernel, slice thickness (mm), kVp, contrast phase. MRI: posterior-coil fall-off length (mm), a
-    per-scanner contrast factor and the amplitude of motion ghosts (0 in most studies). Also the number of
-    bowel gas pockets and a texture seed.
+    per-scanner contrast factor, the amplitude of motion ghosts (0 in most studies) and CSF flow voids on T2.
+    Also the number of bowel gas pockets and a texture seed.
 
     Example:
         >>> draw_acquisition(3, "teaching")
@@ -122,4 +122,6 @@ def draw_acquisition(seed: int, realism: str) -> dict:
         "texture_seed": int(rng.integers(0, 2**31 - 1)),
         # drawn last, so that adding it kept every earlier value of a seed: motion ghosts in 15 % of studies
         "mri_ghosting": float(rng.uniform(0.04, 0.12)) if rng.random() < 0.15 else 0.0,
+        # CSF pulsation leaves dark flow voids in the thecal sac on T2 in some studies
+        "mri_flow_voids": bool(rng.random() < 0.25),
     }

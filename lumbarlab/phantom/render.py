@@ -285,6 +285,17 @@ def render_mri(
         falloff = params.acquisition["mri_coil_falloff_mm"]
         gain = (0.3 + 0.7 * np.exp(-np.clip(back_distance, 0.0, None) / falloff)).astype(np.float32)
         signal *= gain[None, :, None]
+    if params.look.mri_physics and params.acquisition.get("mri_flow_voids") and weighting.upper() == "T2":
+        # pulsatile CSF: patchy signal voids in the thecal sac (smooth noise above 1 SD → a quarter signal)
+        csf = material == Material.CSF
+        if csf.any():
+            from lumbarlab.phantom.texture import texture_3d
+
+            box = ndimage.find_objects(csf.astype(np.uint8))[0]
+            flow = texture_3d(np.random.default_rng([params.seed, 0xF10]), tuple(b.stop - b.start for b in box),
+                              (2.0, 2.0, 6.0))
+            view = signal[box]
+            view[csf[box] & (flow > 1.0)] *= np.float32(0.25)
     ghost = params.acquisition.get("mri_ghosting", 0.0) if params.look.mri_physics else 0.0
     if ghost > 0:  # respiratory motion: faint copies of the image along the phase-encoding (AP) direction
         shift = signal.shape[1] // 3

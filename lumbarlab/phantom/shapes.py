@@ -209,7 +209,13 @@ def posterior_boxes(vert: Vertebra) -> list[Box]:
     ]
     if vert.name == "S1":
         boxes.append(Box(0.6 * vert.a, vert.a + 22.0, -b + 2.0, 0.5 * b, 0.1 * h, 0.95 * h))  # alae
-        boxes.append(Box(0.0, 0.75 * vert.a, -b - 6.0, 0.55 * b, -50.0, 0.0, u_taper=1 / 70))  # S2–S5
+        if vert.detail:  # S2–S3, then S4–S5 thinner and further forward: the sacrum's kyphotic curve
+            boxes.append(Box(0.0, 0.75 * vert.a, -b - 6.0, 0.55 * b, -30.0, 0.0, u_taper=1 / 70))
+            boxes.append(Box(0.0, 0.5 * vert.a, -b + 4.0, 0.55 * b + 6.0, -52.0, -30.0, u_taper=1 / 90))
+        else:
+            boxes.append(Box(0.0, 0.75 * vert.a, -b - 6.0, 0.55 * b, -50.0, 0.0, u_taper=1 / 70))  # S2–S5
+    elif vert.sacralised:  # broad transverse processes reaching down to the sacral ala (Castellvi II/III)
+        boxes.append(Box(chw + 5.0, chw + 5.0 + vert.transverse_len + 10.0, -b - 12.0, -b + 6.0, -12.0, 0.7 * h))
     elif vert.transverse_len > 0:
         boxes.append(Box(chw + 5.0, chw + 5.0 + vert.transverse_len, -b - 12.0, -b - 3.0, 0.45 * h, 0.7 * h))
     if vert.detail:

@@ -126,6 +126,11 @@ def _paint_body_and_muscles(spine: Spine, grid: Grid, axes, material: np.ndarray
         _paint_ellipses(material, grid, axes, px, yc, r_psoas, 0.9 * r_psoas, None)
         _paint_ellipses(material, grid, axes, xc + side * 27.0 * s, y_para,
                         np.full_like(xc, 24.0 * s), np.full_like(xc, 26.0 * s), inner2d)
+        if spine.params.look.surroundings:
+            # quadratus lumborum: lateral to the transverse processes, from the 12th rib to the iliac crest
+            r_ql = (13.0 * s * (z > l5_z) * (z < l1_z + 20.0)).astype(np.float32)
+            _paint_ellipses(material, grid, axes, xc + side * (half + 48.0 * s), (yc - depth - 8.0 * s).astype(np.float32),
+                            r_ql, 0.7 * r_ql, inner2d)
 
 
 def _paint_ellipses(material, grid: Grid, axes, cx, cy, rx, ry, within) -> None:
