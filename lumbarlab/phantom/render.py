@@ -292,8 +292,10 @@ def render_mri(
             from lumbarlab.phantom.texture import texture_3d
 
             box = ndimage.find_objects(csf.astype(np.uint8))[0]
+            # blobs ~3 mm across and ~8 mm along the sac: the texture's 0.5 / 1.8 mm kernel on a grid scaled down
+            scaled = (spacing[0] * 0.5 / 3.0, spacing[1] * 0.5 / 3.0, spacing[2] * 1.8 / 8.0)
             flow = texture_3d(np.random.default_rng([params.seed, 0xF10]), tuple(b.stop - b.start for b in box),
-                              (2.0, 2.0, 6.0))
+                              scaled)
             view = signal[box]
             view[csf[box] & (flow > 1.0)] *= np.float32(0.25)
     ghost = params.acquisition.get("mri_ghosting", 0.0) if params.look.mri_physics else 0.0
