@@ -69,7 +69,12 @@ ACQUISITION_KEYS = (
 
 
 def preset(name: str) -> Realism:
-    """The :class:`Realism` called ``name`` (``"teaching"`` or ``"clinical"``)."""
+    """The :class:`Realism` called ``name`` (``"teaching"`` or ``"clinical"``).
+
+    Example:
+        >>> preset("clinical").surroundings, preset("teaching").texture
+        (True, False)
+    """
     try:
         return REALISMS[name]
     except KeyError:

@@ -62,7 +62,17 @@ def rib_carriers(rib_pairs: int) -> list[str]:
 
 def iliac_crest_z(spine: Spine) -> float:
     """World z (mm) of the iliac crests' highest points: the L4–L5 disc's centre plus a per-case offset
-    (normal, SD 6 mm, within ±12 mm)."""
+    (normal, SD 6 mm, within ±12 mm).
+
+    Example:
+        >>> from lumbarlab.phantom.anatomy import build_spine
+        >>> from lumbarlab.phantom.params import sample_params
+        >>> spine = build_spine(sample_params(3))
+        >>> disc = spine.discs["L4-L5"]
+        >>> centre = 0.5 * (disc.upper.origin[2] + disc.lower.to_world([0.0, 0.0, disc.lower.hm])[2])
+        >>> bool(abs(iliac_crest_z(spine) - centre) <= 12.0)
+        True
+    """
     disc = spine.discs["L4-L5"]
     centre = 0.5 * (disc.upper.origin + disc.lower.to_world([0.0, 0.0, disc.lower.hm]))
     offset = float(np.clip(np.random.default_rng([spine.params.seed, 0x11C]).normal(0.0, 6.0), -12.0, 12.0))
