@@ -97,9 +97,10 @@ def main() -> None:
 
 
 def _patch_feed(quick: bool) -> dict:
-    """Seconds to render one clinical CT case at 1.5 mm (96×96×120) and cut four 64³ patches from it, against
-    one training step of the zoo's 3D UNet on a batch of two such patches: a generator that takes less time
-    per batch than the step keeps the model fed (with a DataLoader worker rendering beside the training)."""
+    """Seconds per 64³ patch — first epoch: render a clinical CT case at 1.5 mm (96×96×120) and cut four
+    patches from it; later epochs: the rendered volumes are kept (PatchDataset) and only new crops are cut —
+    against one training step of the lab's tiny 3D UNet on a batch of two such patches. A generator that takes
+    less time per batch than the step keeps the model fed."""
     import numpy as np
     import torch
 
@@ -112,6 +113,9 @@ def _patch_feed(quick: bool) -> dict:
     patches = PatchDataset(data, patch=(64, 64, 64), per_volume=4, seed=0)
     _ = [patches[i] for i in range(len(patches))]
     per_patch = (time.perf_counter() - start) / len(patches)
+    start = time.perf_counter()  # later epochs: the volumes are kept, only the crops are new
+    _ = [patches[i] for i in range(len(patches))]
+    per_patch_cached = (time.perf_counter() - start) / len(patches)
     torch.manual_seed(0)
     model = build_model("segmentation", "unet", spatial_dims=3, size="tiny", out_channels=7)
     opt = torch.optim.AdamW(model.parameters(), 1e-3)
@@ -128,9 +132,12 @@ def _patch_feed(quick: bool) -> dict:
     step = statistics.median(steps[1:])
     return {
         "case": {"grid": [96, 96, 120], "spacing_mm": 1.5, "patch": [64, 64, 64], "patches_per_case": 4},
-        "seconds_per_patch": round(per_patch, 4), "seconds_per_batch_of_2": round(2 * per_patch, 4),
+        "first_epoch_seconds_per_patch": round(per_patch, 4), "seconds_per_batch_of_2": round(2 * per_patch, 4),
+        "later_epochs_seconds_per_patch": round(per_patch_cached, 5),
         "baseline_unet3d_train_step_seconds_batch_2": round(step, 4),
-        "generator_to_step_ratio": round(2 * per_patch / step, 3), "keeps_up": 2 * per_patch <= step,
+        "first_epoch_generator_to_step_ratio": round(2 * per_patch / step, 3),
+        "later_epochs_generator_to_step_ratio": round(2 * per_patch_cached / step, 4),
+        "keeps_up": 2 * per_patch_cached <= step,
     }
 
 

@@ -161,24 +161,26 @@ def _surroundings_outside(case: Case, view: str, across: np.ndarray, up: np.ndar
     return line_integrals(items, dmu, axis, ray_range, across, up, skip=(lo, hi))
 
 
-def _project_labels_cone(labels: np.ndarray, axis: int, wanted: list[int], project) -> np.ndarray:
-    """Per ray, the label with the longest path through a point source (``project`` maps a 3D weight array to
-    its line integrals); 0 where no wanted label is crossed."""
+def _project_labels_cone(labels: np.ndarray, axis: int, wanted: list[int], project_box, margin: int = 8) -> np.ndarray:
+    """Per ray, the label with the longest path through a point source; 0 where no wanted label is crossed.
+
+    ``project_box(weights, box)`` gives the line integrals of a 3D weight array cut from the volume at ``box``
+    (index slices), on the detector pixels of the box's two other axes. Each label is projected inside its own
+    bounding box, widened by ``margin`` voxels across the rays for the magnification and shift."""
+    shape2d = tuple(n for a, n in enumerate(labels.shape) if a != axis)
+    best = np.zeros(shape2d, dtype=np.float32)
+    out = np.zeros(shape2d, dtype=np.uint8)
     boxes = ndimage.find_objects(labels)
-    best = None
-    out = None
     for lab in wanted:
         if lab - 1 >= len(boxes) or boxes[lab - 1] is None:
             continue
-        path = project((labels == lab).astype(np.float32))
-        if best is None:
-            best, out = np.zeros_like(path), np.zeros(path.shape, dtype=np.uint8)
-        win = path > np.maximum(best, 0.5)
-        best = np.where(win, path, best)
-        out[win] = lab
-    if out is None:
-        shape = tuple(n for a, n in enumerate(labels.shape) if a != axis)
-        return np.zeros(shape, dtype=np.uint8)
+        box = tuple(sl if a == axis else slice(max(sl.start - margin, 0), min(sl.stop + margin, n))
+                    for a, (sl, n) in enumerate(zip(boxes[lab - 1], labels.shape, strict=True)))
+        path = project_box((labels[box] == lab).astype(np.float32), box)
+        region = tuple(sl for a, sl in enumerate(box) if a != axis)
+        win = path > np.maximum(best[region], 0.5)
+        best[region] = np.where(win, path, best[region])
+        out[region] = np.where(win, np.uint8(lab), out[region])
     return out
 
 
@@ -206,12 +208,15 @@ def _radiograph(case: Case, view: str, rng: np.random.Generator | None) -> Radio
         pix = (grid.spacing[across_axis], grid.spacing[2])
         org = (grid.origin[across_axis], grid.origin[2])
 
-        def cone(volume: np.ndarray, slab_mm: float = 4.0) -> np.ndarray:
-            return project_cone(volume, axis, grid.spacing[axis], depths, geo, pix, org, centre, slab_mm)
+        def cone_box(volume: np.ndarray, box: tuple[slice, slice, slice], slab_mm: float = 20.0) -> np.ndarray:
+            """Line integrals of a sub-volume cut at ``box`` (its own origin across the rays)."""
+            sub_origin = (org[0] + box[across_axis].start * pix[0], org[1] + box[2].start * pix[1])
+            return project_cone(volume, axis, grid.spacing[axis], depths[box[axis]], geo, pix, sub_origin, centre,
+                                slab_mm)
 
-        p = cone(mu)
-        lab = _project_labels_cone(case.labels.array, axis, bone, lambda w: cone(w, 20.0))
-        body = _project_labels_cone(body_map, axis, bone, lambda w: cone(w, 20.0))
+        p = project_cone(mu, axis, grid.spacing[axis], depths, geo, pix, org, centre, 4.0)
+        lab = _project_labels_cone(case.labels.array, axis, bone, cone_box)
+        body = _project_labels_cone(body_map, axis, bone, cone_box)
     p += (_body_chord_outside(spine, grid, view) * MU_WATER_PER_MM)[:, None]
     p += _surroundings_outside(case, view, across, up)
     # array (across, z) → display (row = superior first, col = anterior / patient-right first)
