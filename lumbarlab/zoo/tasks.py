@@ -65,8 +65,8 @@ def selection_metric(task: str, loss_fn):
 
 #: Soft-argmax window (± pixels around each map's peak) used to decode the landmark model. The recipe's
 #: heavy heatmap term makes the maps single peaks, and the window drops what little mass strays far away
-#: (test split: MRE 0.217 mm windowed against 0.225 mm over the whole map). None decodes over the whole
-#: map, as the DSNT distance term does in training.
+#: (the teaching phantom's test split, 2026-11: MRE 0.217 mm windowed against 0.225 mm over the whole map).
+#: None decodes over the whole map, as the DSNT distance term does in training.
 DECODE_WINDOW: int | None = 6
 
 
