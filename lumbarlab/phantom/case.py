@@ -122,24 +122,6 @@ def _body_chord_outside(spine: Spine, grid: Grid, view: str) -> np.ndarray:
     return (2 * half - inside).astype(np.float32)
 
 
-def _project_labels(labels: np.ndarray, axis: int, wanted: list[int]) -> np.ndarray:
-    """Per ray, the bone label with the longest path; 0 where no bone is crossed."""
-    out_shape = tuple(n for a, n in enumerate(labels.shape) if a != axis)
-    best = np.zeros(out_shape, dtype=np.float32)
-    out = np.zeros(out_shape, dtype=np.uint8)
-    boxes = ndimage.find_objects(labels)
-    for lab in wanted:
-        if lab - 1 >= len(boxes) or boxes[lab - 1] is None:
-            continue
-        sl = boxes[lab - 1]
-        count = (labels[sl] == lab).sum(axis=axis, dtype=np.float32)
-        sub = tuple(s for a, s in enumerate(sl) if a != axis)
-        win = count > best[sub]
-        best[sub] = np.where(win, count, best[sub])
-        out[sub] = np.where(win, lab, out[sub])
-    return out
-
-
 def _surroundings_outside(case: Case, view: str, across: np.ndarray, up: np.ndarray) -> np.ndarray:
     """Line integrals (Δμ against soft tissue) of ribs, iliac wings, organs and gas outside the CT grid."""
     from lumbarlab.phantom.surroundings import line_integrals, solids
@@ -161,12 +143,12 @@ def _surroundings_outside(case: Case, view: str, across: np.ndarray, up: np.ndar
     return line_integrals(items, dmu, axis, ray_range, across, up, skip=(lo, hi))
 
 
-def _project_labels_cone(labels: np.ndarray, axis: int, wanted: list[int], project_box, margin: int = 8) -> np.ndarray:
-    """Per ray, the label with the longest path through a point source; 0 where no wanted label is crossed.
+def _project_labels(labels: np.ndarray, axis: int, wanted: list[int], project_box, margin: int = 0) -> np.ndarray:
+    """Per ray, the label with the longest path (parallel or point-source rays); 0 where no wanted label is crossed.
 
     ``project_box(weights, box)`` gives the line integrals of a 3D weight array cut from the volume at ``box``
     (index slices), on the detector pixels of the box's two other axes. Each label is projected inside its own
-    bounding box, widened by ``margin`` voxels across the rays for the magnification and shift."""
+    bounding box, widened by ``margin`` voxels across the rays (for a point source's magnification and shift)."""
     shape2d = tuple(n for a, n in enumerate(labels.shape) if a != axis)
     best = np.zeros(shape2d, dtype=np.float32)
     out = np.zeros(shape2d, dtype=np.uint8)
@@ -198,8 +180,12 @@ def _radiograph(case: Case, view: str, rng: np.random.Generator | None) -> Radio
     body_map = np.where(in_body, case.labels.array, 0).astype(np.uint8)
     if geo is None:
         p = project(mu, axis, grid.spacing[axis])
-        lab = _project_labels(case.labels.array, axis, bone)
-        body = _project_labels(body_map, axis, bone)
+
+        def parallel_box(weights: np.ndarray, box) -> np.ndarray:
+            return weights.sum(axis=axis, dtype=np.float32)
+
+        lab = _project_labels(case.labels.array, axis, bone, parallel_box)
+        body = _project_labels(body_map, axis, bone, parallel_box)
     else:
         # Depth towards the source: the source is on the patient's right (lateral) or in front (AP).
         iso = 0.0 if view == "lateral" else float(np.mean(axes[1]))
@@ -215,8 +201,8 @@ def _radiograph(case: Case, view: str, rng: np.random.Generator | None) -> Radio
                                 slab_mm)
 
         p = project_cone(mu, axis, grid.spacing[axis], depths, geo, pix, org, centre, 4.0)
-        lab = _project_labels_cone(case.labels.array, axis, bone, cone_box)
-        body = _project_labels_cone(body_map, axis, bone, cone_box)
+        lab = _project_labels(case.labels.array, axis, bone, cone_box, margin=8)
+        body = _project_labels(body_map, axis, bone, cone_box, margin=8)
     p += (_body_chord_outside(spine, grid, view) * MU_WATER_PER_MM)[:, None]
     p += _surroundings_outside(case, view, across, up)
     # array (across, z) → display (row = superior first, col = anterior / patient-right first)
