@@ -174,6 +174,10 @@ def _radiograph(case: Case, view: str, rng: np.random.Generator | None) -> Radio
     across, up = axes[across_axis], axes[2]
     mu = hu_to_mu(case.ct_clean.array)
     geo = geometry(params)
+    # the isocentre along the rays: the mid-sagittal plane (lateral) or the grid's mid-coronal plane (AP);
+    # depth is measured from it towards the source (on the patient's right, or in front)
+    iso = 0.0 if view == "lateral" else float(np.mean(axes[1]))
+    centre = (float(np.mean(across)), float(np.mean(up)))
     bone = [VERSE_LABEL[v] for v in VERTEBRAE]
     mat = case.material.array
     in_body = (mat == Material.CORTICAL) | ((mat >= Material.TRABECULAR0) & (mat < Material.TRABECULAR0 + len(VERTEBRAE)))
@@ -187,10 +191,7 @@ def _radiograph(case: Case, view: str, rng: np.random.Generator | None) -> Radio
         lab = _project_labels(case.labels.array, axis, bone, parallel_box)
         body = _project_labels(body_map, axis, bone, parallel_box)
     else:
-        # Depth towards the source: the source is on the patient's right (lateral) or in front (AP).
-        iso = 0.0 if view == "lateral" else float(np.mean(axes[1]))
         depths = axes[axis] - iso
-        centre = (float(np.mean(across)), float(np.mean(up)))
         pix = (grid.spacing[across_axis], grid.spacing[2])
         org = (grid.origin[across_axis], grid.origin[2])
 
@@ -214,9 +215,7 @@ def _radiograph(case: Case, view: str, rng: np.random.Generator | None) -> Radio
         local = vert.lateral_corners_local() if view == "lateral" else vert.ap_corners_local()
         world = vert.to_world(local)
         if geo is not None:
-            depth = world[:, axis] - (0.0 if view == "lateral" else float(np.mean(axes[1])))
-            a, u = geo.to_detector(world[:, across_axis], world[:, 2], depth,
-                                   (float(np.mean(across)), float(np.mean(up))))
+            a, u = geo.to_detector(world[:, across_axis], world[:, 2], world[:, axis] - iso, centre)
             world = world.copy()
             world[:, across_axis], world[:, 2] = a, u
         corners[name] = _to_image(world, grid, view)

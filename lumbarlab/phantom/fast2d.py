@@ -24,7 +24,7 @@ from lumbarlab.phantom.radiography import detector_display, geometry
 from lumbarlab.phantom.render import MU_WATER_PER_MM, ct_table
 from lumbarlab.phantom.shapes import VertebralBody, body_shapes, canal_shapes, posterior_boxes
 from lumbarlab.phantom.surroundings import line_integrals, solids
-from lumbarlab.phantom.texture import texture_2d
+from lumbarlab.phantom.texture import texture_2d, texture_rng
 from lumbarlab.phantom.voxelize import disc_coordinates
 from lumbarlab.volume import Radiograph
 
@@ -142,7 +142,7 @@ def lateral_radiograph(
     rng = np.random.default_rng([params.seed, 6]) if noise else None
     texture = None
     if params.look.texture:
-        tex_rng = np.random.default_rng([params.seed, 0x7E7, params.acquisition.get("texture_seed", 0)])
+        tex_rng = texture_rng(params.seed, params.acquisition.get("texture_seed", 0))
         texture = 1.0 + _TEXTURE_2D * texture_2d(tex_rng, (size, size), pixel)
     names = list(spine.vertebrae)
     for i, name in enumerate(names):

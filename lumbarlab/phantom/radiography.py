@@ -118,13 +118,12 @@ def project_cone(volume: np.ndarray, axis: int, step_mm: float, depths: np.ndarr
         if not slab.any():
             continue
         depth = float(np.mean(depths[start:start + per]))
+        # input index = k · output index + offset, per axis: sample_at is linear, so its value at index 0
+        # gives the offset and its slope k = (sod − depth) / sod
         k = (geo.sod - depth) / geo.sod
-        shift_a = depth * math.tan(math.radians(geo.rotation))
-        shift_u = depth * math.tan(math.radians(geo.tilt))
-        # input index = k · output index + offset, per axis (see sample_at)
-        off_a = ((centre[0] - origin[0]) * (1 - k) + shift_a) / pixel_mm[0]
-        off_u = ((centre[1] - origin[1]) * (1 - k) + shift_u) / pixel_mm[1]
-        out += ndimage.affine_transform(slab, [k, k], offset=[off_a, off_u], order=1, mode="nearest")
+        at_a, at_u = geo.sample_at(origin[0], origin[1], depth, centre)
+        offset = [(at_a - origin[0]) / pixel_mm[0], (at_u - origin[1]) / pixel_mm[1]]
+        out += ndimage.affine_transform(slab, [k, k], offset=offset, order=1, mode="nearest")
     return out
 
 

@@ -185,14 +185,14 @@ def trabecular_texture(material: np.ndarray, params: PhantomParams, spacing: tup
     """
     if not params.look.texture:
         return None
-    from lumbarlab.phantom.texture import texture_3d
+    from lumbarlab.phantom.texture import texture_3d, texture_rng
 
     trab = (material >= Material.TRABECULAR0) & (material < Material.TRABECULAR0 + len(VERTEBRAE))
     box = ndimage.find_objects(trab.astype(np.uint8))
     if not box or box[0] is None:
         return None
     sl = box[0]
-    rng = np.random.default_rng([params.seed, 0x7E7, params.acquisition.get("texture_seed", 0)])
+    rng = texture_rng(params.seed, params.acquisition.get("texture_seed", 0))
     return sl, texture_3d(rng, tuple(s.stop - s.start for s in sl), spacing)
 
 

@@ -127,19 +127,18 @@ class VertebralBody(_Symmetric):
       shape into its trabecular core, the cortex being thinner under the endplates than at the walls.
     - Osteophytes: the anterior rim flares by ``osteophyte`` mm at both endplates.
 
-    With ``concave=False`` the endplates are flat (the hull; the fast radiograph fills the difference
-    with disc). The lateral corner landmarks stay at (0, ±b, rim height): the rims are where the
+    :meth:`chords_with_hull` also gives the chord of the flat-endplate hull (the fast radiograph fills the
+    difference with disc). The lateral corner landmarks stay at (0, ±b, rim height): the rims are where the
     concavity and the waist vanish.
     """
 
     vertebra: Vertebra
     inset_wall: float = 0.0
     inset_end: float = 0.0
-    concave: bool = True
 
     def u_range(self, v: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        lo_flat, lo_concave, hi = self._ranges(v, w)
-        return (lo_concave if self.concave else lo_flat), hi
+        _, lo_concave, hi = self._ranges(v, w)
+        return lo_concave, hi
 
     def chords_with_hull(self, v: np.ndarray, w: np.ndarray, u0: float, u1: float) -> tuple[np.ndarray, np.ndarray]:
         """Chords within the slab u0…u1 of this shape and of its flat-endplate hull, from one evaluation."""

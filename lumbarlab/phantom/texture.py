@@ -23,7 +23,7 @@ from scipy import ndimage
 
 from lumbarlab.phantom.noise import standard_normal
 
-__all__ = ["texture_3d", "texture_2d", "CT_TEXTURE_HU"]
+__all__ = ["texture_3d", "texture_2d", "texture_rng", "CT_TEXTURE_HU"]
 
 #: Standard deviation (HU) of the trabecular texture before blur and noise. Trabecular ROIs of clinical
 #: CT at 1 mm show SDs of a few tens of HU beyond quantum noise; with the scanner blur this gives an SD of
@@ -31,6 +31,16 @@ __all__ = ["texture_3d", "texture_2d", "CT_TEXTURE_HU"]
 CT_TEXTURE_HU = 55.0
 
 _SIGMA_MM = (0.5, 0.5, 1.8)
+
+
+def texture_rng(seed: int, texture_seed: int) -> np.random.Generator:
+    """The generator of a case's texture: the same in its volumes and its fast radiographs.
+
+    Example:
+        >>> int(texture_rng(3, 7).integers(100)) == int(texture_rng(3, 7).integers(100))
+        True
+    """
+    return np.random.default_rng([int(seed), 0x7E7, int(texture_seed)])
 
 
 def _standardise(field: np.ndarray) -> np.ndarray:
