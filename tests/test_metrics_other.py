@@ -183,3 +183,22 @@ def test_bootstrap_interval_covers_the_estimate_and_narrows_with_n():
         assert ci.low <= ci.estimate <= ci.high
     assert (large.high - large.low) < (small.high - small.low)
     assert "CI" in str(small)
+
+
+@pytest.mark.parametrize("n_bins", [5, 10, 15])
+def test_reliability_curve_equals_scikit_learn_and_ece_its_weighted_gap(n_bins):
+    from sklearn.calibration import calibration_curve
+
+    from lumbarlab.metrics import expected_calibration_error, reliability_curve
+
+    rng = np.random.default_rng(n_bins)
+    p = rng.random(400)
+    p[:3] = [0.0, 1.0, 0.5]  # the edges of the bins
+    y = (rng.random(400) < p**2).astype(int)  # over-confident: the truth is rarer than the probability says
+    freq, conf, count = reliability_curve(y, p, n_bins)
+    ref_freq, ref_conf = calibration_curve(y, p, n_bins=n_bins, strategy="uniform")
+    assert np.allclose(freq, ref_freq) and np.allclose(conf, ref_conf) and count.sum() == 400
+    ece = expected_calibration_error(y, p, n_bins)
+    assert ece == pytest.approx(np.sum(count * np.abs(ref_freq - ref_conf)) / 400)
+    assert 0.1 < ece < 0.3  # E[p - p²] = 1/6 for uniform p
+    assert expected_calibration_error(y, np.full(400, y.mean()), n_bins) == pytest.approx(0.0, abs=1e-12)

@@ -9,6 +9,7 @@ Example:
 """
 
 from lumbarlab.metrics.bootstrap import Interval, bootstrap_ci
+from lumbarlab.metrics.calibration import expected_calibration_error, reliability_curve
 from lumbarlab.metrics.classification import (
     accuracy,
     average_precision,
@@ -52,4 +53,5 @@ __all__ = [
     "mean_surface_distance", "box_iou", "match_detections", "Match", "detection_average_precision",
     "mean_average_precision", "COCO_IOU_THRESHOLDS", "radial_errors", "mean_radial_error",
     "success_detection_rate", "cohen_kappa", "smape", "psnr", "ssim", "snr", "cnr", "bootstrap_ci", "Interval",
+    "reliability_curve", "expected_calibration_error",
 ]
