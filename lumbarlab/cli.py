@@ -205,6 +205,23 @@ def _cmd_measure(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_segment(args: argparse.Namespace) -> int:
+    from lumbarlab.segment import segment_file
+
+    result = segment_file(args.input, args.out, model=args.model, report_path=args.report, device=args.device,
+                          progress=not args.quiet)
+    rep = result.report
+    print(f"{args.out}: {', '.join(rep['levels_found']) or 'no vertebra found'} "
+          f"({rep['seconds']} s{', truncated by the field of view' if rep['truncated'] else ''})"
+          + (f"; report: {args.report}" if args.report else ""))
+    for level, v in rep.get("vertebrae", {}).items():
+        if "genant_grade" in v or "trabecular_hu" in v:
+            hu = f", {v['trabecular_hu']:.0f} HU ({v['bone_density']})" if "trabecular_hu" in v else ""
+            grade = f"Genant {v['genant_grade']} (height loss {v['height_loss_percent']:.0f} %)" if "genant_grade" in v else ""
+            print(f"  {level}: {grade}{hu}")
+    return 0
+
+
 def _cmd_fetch(args: argparse.Namespace) -> int:
     from lumbarlab.fetch import ManualStepRequired, fetch, format_table, get
 
@@ -300,6 +317,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ct", help="CT on the same grid as --mask, for trabecular HU")
     p.set_defaults(func=_cmd_measure)
 
+    p = sub.add_parser("segment", help="segment the vertebrae of a CT (NIfTI, MHA, NRRD or a DICOM folder) with a "
+                       "zoo model; labels on the input's grid in VerSe values")
+    p.add_argument("input", help="CT file or DICOM series folder, any orientation and spacing")
+    p.add_argument("--out", required=True, help="label map to write, e.g. labels.nii.gz (.nii, .mha, .nrrd)")
+    p.add_argument("--model", default="ct-vertebrae", help="zoo model (default: ct-vertebrae)")
+    p.add_argument("--report", help="also write a JSON report: per-level heights, Genant grade, trabecular HU")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 … (default: a GPU when there is one)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_segment)
+
     p = sub.add_parser("phantom", help="write phantom cases in VerSe / SPIDER / BUU-style layouts")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--seed", type=int, default=0)
@@ -336,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("zoo", help="list, verify or train the phantom-trained model zoo")
     p.add_argument("action", choices=["list", "verify", "train"])
-    p.add_argument("name", nargs="?", help="xray-slip | xray-vertebrae | xray-corners (or a task name)")
+    p.add_argument("name", nargs="?", help="xray-slip | xray-vertebrae | xray-corners | ct-vertebrae (or modality/task)")
     p.add_argument("--folder", help="a zoo folder other than the shipped weights (list, verify)")
     p.add_argument("--out", help="train: where to write (default: the cache folder's zoo/)")
     p.add_argument("--install", action="store_true", help="train: replace the shipped checkpoint and manifest entry")

@@ -26,7 +26,7 @@ import torch
 from lumbarlab.errors import LumbarLabError
 from lumbarlab.volume import Volume
 
-__all__ = ["Predictor"]
+__all__ = ["Predictor", "window_count"]
 
 Output = Literal["logits", "probabilities", "labels"]
 
@@ -43,6 +43,11 @@ class Predictor:
         roi_size: for 3D, run MONAI's sliding-window inference with this window (overlap 25 %).
         compile: wrap the model with ``torch.compile`` (worth it for many calls on a GPU).
         amp: bf16 (or fp16) autocast on CUDA; ignored on CPU.
+        progress: show a progress bar over the sliding windows (tqdm, on stderr).
+        flips: test-time augmentation — also run the input mirrored along these spatial axes (0 = the first axis
+            after the channel) and average the outputs (probabilities for ``"labels"`` and ``"probabilities"``,
+            logits otherwise). Only for flips the model was trained with: a left-right mirror (axis 0 of a RAS
+            volume) raised ``ct-vertebrae``'s test Dice from 0.900 to 0.908 at twice the time.
         freeze: trace the model on its first batch and let ``torch.jit.optimize_for_inference`` fold
             batch norms into convolutions and pick oneDNN kernels (on by default on the CPU without
             ``compile``; a model that cannot be traced, or a later input it cannot run, falls back to eager).
@@ -51,7 +56,7 @@ class Predictor:
     def __init__(self, model: torch.nn.Module, spatial_dims: int = 2, in_channels: int = 1, output: Output = "labels",
                  batch_size: int | None = None, roi_size: tuple[int, ...] | None = None, overlap: float = 0.25,
                  amp: bool = True, channels_last: bool | None = None, compile: bool = False, device=None,
-                 freeze: bool | None = None):
+                 freeze: bool | None = None, progress: bool = False, flips: tuple[int, ...] = ()):
         from lumbarlab.device import get_device
 
         if output not in ("logits", "probabilities", "labels"):
@@ -62,7 +67,10 @@ class Predictor:
         if batch_size < 1:
             raise LumbarLabError(f"batch_size must be at least 1, got {batch_size}.")
         self.spatial_dims, self.in_channels, self.output = spatial_dims, in_channels, output
-        self.batch_size, self.roi_size, self.overlap = batch_size, roi_size, overlap
+        self.batch_size, self.roi_size, self.overlap, self.progress = batch_size, roi_size, overlap, progress
+        if any(not 0 <= a < spatial_dims for a in flips):
+            raise LumbarLabError(f"flips names spatial axes 0…{spatial_dims - 1}, got {tuple(flips)}.")
+        self.flips = tuple(int(a) for a in flips)
         self.amp = amp and self.device.type == "cuda"
         self.channels_last = (self.device.type == "cuda" and spatial_dims == 2) if channels_last is None else channels_last
         model = model.to(self.device).eval()
@@ -127,7 +135,8 @@ class Predictor:
             if self.roi_size is not None:
                 from monai.inferers import sliding_window_inference
 
-                out = sliding_window_inference(batch, self.roi_size, self.batch_size, self.model, overlap=self.overlap)
+                out = sliding_window_inference(batch, self.roi_size, self.batch_size, self.model, overlap=self.overlap,
+                                               progress=self.progress)
             else:
                 runner = self._runner(batch)
                 try:
@@ -138,6 +147,24 @@ class Predictor:
                     self._frozen[tuple(batch.shape[1:])] = self.model  # a trace that cannot run this batch
                     out = self.model(batch)
         return out.float()
+
+    def _forward_tta(self, batch: torch.Tensor) -> torch.Tensor:
+        """The model's output averaged over the identity and each flip of :attr:`flips`."""
+        if not self.flips:
+            return self._forward(batch)
+        soft = self.output != "logits"
+
+        def prob(x):
+            return (torch.sigmoid(x) if x.shape[1] == 1 else torch.softmax(x, 1)) if soft else x
+
+        total = prob(self._forward(batch))
+        for axis in self.flips:
+            total += prob(self._forward(batch.flip(2 + axis))).flip(2 + axis)
+        total /= 1 + len(self.flips)
+        # back to logits when probabilities were averaged, so that _finish treats both paths alike
+        if soft:
+            total = torch.logit(total.clamp(1e-6, 1 - 1e-6)) if total.shape[1] == 1 else total.clamp_min(1e-12).log()
+        return total
 
     def _finish(self, out: torch.Tensor) -> torch.Tensor:
         if self.output == "logits":
@@ -152,7 +179,7 @@ class Predictor:
         one Volume of labels, or a list of one Volume per channel for logits and probabilities."""
         t, single = self._as_batch(x)
         step = 1 if self.roi_size is not None else self.batch_size
-        outs = [self._finish(self._forward(t[i : i + step])).cpu() for i in range(0, t.shape[0], step)]
+        outs = [self._finish(self._forward_tta(t[i : i + step])).cpu() for i in range(0, t.shape[0], step)]
         result = torch.cat(outs).numpy()
         if single:
             result = result[0]
@@ -163,3 +190,22 @@ class Predictor:
                 return x.with_array(result.astype(np.uint8) if result.max() < 256 else result)
             return [x.with_array(channel) for channel in result]  # one Volume per output channel
         return result
+
+
+def window_count(shape: tuple[int, ...], roi: tuple[int, ...], overlap: float = 0.25) -> int:
+    """How many windows MONAI's ``sliding_window_inference`` runs over an image of ``shape``: along each axis
+    :math:`n = \\lceil (D - r) / s \\rceil + 1` windows of size :math:`r` with stride
+    :math:`s = \\lfloor r (1 - o) \\rfloor` (one window when :math:`D \\le r`), multiplied over the axes.
+
+    Example:
+        >>> window_count((208, 160, 176), (64, 64, 64), 0.25)   # 4 × 3 × 4 windows of stride 48
+        48
+    """
+    import math
+
+    total = 1
+    for d, r in zip(shape, roi, strict=True):
+        r = min(int(r), int(d))
+        stride = max(int(r * (1.0 - overlap)), 1)
+        total *= 1 if d <= r else math.ceil((d - r) / stride) + 1
+    return total

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["figure_to_png", "label_colours", "sagittal_slice", "case_overview", "presets_figure", "draw_corners",
-           "measurement_overlay"]
+           "measurement_overlay", "ct_label_panels"]
 
 
 def figure_to_png(fig, dpi: int = 80) -> bytes:
@@ -93,6 +93,43 @@ def presets_figure(seed: int = 0, shape: tuple[int, int, int] = (160, 160, 200),
             ax.set_title(f"{realism}: {title}", fontsize=9)
             ax.set_xticks([])
             ax.set_yticks([])
+    fig.tight_layout()
+    return figure_to_png(fig, dpi=dpi)
+
+
+def ct_label_panels(ct, label_maps: dict, window: tuple[float, float] = (-250.0, 1250.0), dpi: int = 72) -> bytes:
+    """One PNG: a sagittal CT slice through the spine (RAS volume; the slice through the vertebrae's mean x) with
+    each label map of ``label_maps`` (title → array on the CT's grid, VerSe values) overlaid and its levels named.
+
+    Args:
+        ct: a :class:`~lumbarlab.volume.Volume` in HU, RAS axes (:func:`~lumbarlab.volume.to_canonical`).
+        label_maps: panel title → label array (same shape as ``ct``).
+        window: display window in HU (default: bone, W 1500 / L 500).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from lumbarlab.labels import LABEL_NAMES
+
+    first = next(iter(label_maps.values()))
+    spine = np.argwhere((first > 0) & (first < 100))
+    x = int(round(spine[:, 0].mean())) if len(spine) else ct.shape[0] // 2
+    aspect = ct.spacing[2] / ct.spacing[1]
+    fig, axes = plt.subplots(1, len(label_maps), figsize=(3.4 * len(label_maps), 4.6), squeeze=False)
+    for ax, (title, labels) in zip(axes[0], label_maps.items(), strict=True):
+        lab = sagittal_slice(np.asarray(labels), x)
+        ax.imshow(sagittal_slice(np.asarray(ct.array), x), cmap="gray", vmin=window[0], vmax=window[1], aspect=aspect)
+        ax.imshow(label_colours(lab, alpha=0.45), aspect=aspect)
+        for value in np.unique(lab):
+            if 0 < value < 100:
+                rows, cols = np.nonzero(lab == value)
+                ax.text(cols.min() - 2, rows.mean(), LABEL_NAMES.get(int(value), str(value)), color="yellow",
+                        fontsize=8, ha="right", va="center")
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
     fig.tight_layout()
     return figure_to_png(fig, dpi=dpi)
 

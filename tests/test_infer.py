@@ -68,3 +68,36 @@ def test_bad_settings_raise(unet2d):
         Predictor(unet2d, output="masks")
     with pytest.raises(LumbarLabError, match="batch_size"):
         Predictor(unet2d, batch_size=0)
+
+
+def test_flip_averaging_equals_the_mean_of_the_mirrored_runs():
+    """Test-time mirroring: a point-wise network is unchanged by it; a position-dependent one is averaged with its
+    mirror image exactly, in probabilities."""
+    import numpy as np
+    import torch
+
+    from lumbarlab.infer import Predictor
+
+    torch.manual_seed(0)
+    pointwise = torch.nn.Conv3d(1, 3, 1)
+    x = np.random.default_rng(0).random((1, 12, 10, 8)).astype(np.float32)
+    plain = Predictor(pointwise, spatial_dims=3, output="probabilities", roi_size=(8, 8, 8), device="cpu")(x)
+    mirrored = Predictor(pointwise, spatial_dims=3, output="probabilities", roi_size=(8, 8, 8), device="cpu",
+                         flips=(0,))(x)
+    assert np.allclose(plain, mirrored, atol=1e-5)
+
+    class Ramp(torch.nn.Module):  # logits that grow along the first axis: not mirror-symmetric
+        def forward(self, t):
+            ramp = torch.arange(t.shape[2], dtype=t.dtype).view(1, 1, -1, 1, 1).expand_as(t)
+            return torch.cat([t, ramp], 1)
+
+    got = Predictor(Ramp(), spatial_dims=3, output="probabilities", device="cpu", flips=(0,), freeze=False)(x)
+    t = torch.from_numpy(x)[None]
+    expected = 0.5 * (torch.softmax(Ramp()(t), 1) + torch.softmax(Ramp()(t.flip(2)), 1).flip(2))
+    assert np.allclose(got, expected[0].numpy(), atol=1e-5)
+    import pytest
+
+    from lumbarlab.errors import LumbarLabError
+
+    with pytest.raises(LumbarLabError, match="spatial axes"):
+        Predictor(Ramp(), spatial_dims=3, flips=(3,))

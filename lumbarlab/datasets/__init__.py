@@ -7,7 +7,19 @@
 * :mod:`~lumbarlab.datasets.preprocess` — preprocessing that returns its transform (square fit to a model).
 """
 
-from lumbarlab.datasets.ct import CT_WINDOW, normalize_ct, phantom_ct
+from lumbarlab.datasets.ct import (
+    CT_SPINE_CLASSES,
+    CT_WINDOW,
+    DENSITY_CLASSES,
+    BoneDensitySplit,
+    ct_augment,
+    ct_spine_pathology,
+    dxa_t_score,
+    normalize_ct,
+    phantom_bone_density,
+    phantom_ct,
+    phantom_ct_spine,
+)
 from lumbarlab.datasets.mri import FetchedSeries, normalize_mri, phantom_sagittal_stacks
 from lumbarlab.datasets.preprocess import SquareFit, fit_to_model
 from lumbarlab.datasets.volumes import (
@@ -35,6 +47,8 @@ __all__ = [
     "XraySplit", "XrayDataset", "phantom_xrays", "fetched_xrays", "LANDMARK_LEVELS", "SEG_CLASSES", "XRAY_TASKS",
     "corners_to_dict", "landmarks_from_corners", "mask_classes", "N_LANDMARKS",
     "VolumePair", "VolumeDataset", "PatchDataset", "FetchedVolumes", "phantom_volumes",
-    "phantom_ct", "normalize_ct", "CT_WINDOW", "phantom_sagittal_stacks", "normalize_mri", "FetchedSeries",
+    "phantom_ct", "normalize_ct", "CT_WINDOW", "CT_SPINE_CLASSES", "ct_augment", "ct_spine_pathology",
+    "phantom_ct_spine", "BoneDensitySplit", "phantom_bone_density", "dxa_t_score", "DENSITY_CLASSES",
+    "phantom_sagittal_stacks", "normalize_mri", "FetchedSeries",
     "SquareFit", "fit_to_model",
 ]

@@ -113,14 +113,24 @@ class VolumeDataset(torch.utils.data.Dataset):
 class PatchDataset(torch.utils.data.Dataset):
     """Random 3D patches of a :class:`VolumeDataset`, centred on labelled voxels with probability
     ``positive`` (MONAI's ``RandCropByPosNegLabel``), for training 3D networks on a CPU: ``per_volume`` patches
-    per case, volumes read once and kept (``cache``). Item ``i`` is reproducible from ``seed`` and ``i``."""
+    per case, volumes read once and kept (``cache``). Item ``i`` is reproducible from ``seed`` and ``i``.
+
+    Args:
+        fresh: draw a new crop on every call (a training set then shows new patches each epoch) from one random
+            stream seeded by ``seed``: the same sequence of calls gives the same patches.
+        augment: ``(image, labels) → (image, labels)`` applied to each patch (e.g.
+            :func:`lumbarlab.datasets.ct.ct_augment`).
+    """
 
     def __init__(self, volumes: VolumeDataset, patch: tuple[int, int, int] = (64, 64, 64), per_volume: int = 4,
-                 positive: float = 0.8, seed: int = 0, cache: bool = True):
+                 positive: float = 0.8, seed: int = 0, cache: bool = True, fresh: bool = False,
+                 augment: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None):
         if not 0.0 <= positive <= 1.0:
             raise LumbarLabError(f"positive must be a share in [0, 1], got {positive}.")
         self.volumes, self.patch, self.per_volume = volumes, tuple(int(p) for p in patch), int(per_volume)
         self.positive, self.seed, self.cache = float(positive), int(seed), cache
+        self.fresh, self.augment = fresh, augment
+        self._stream = np.random.default_rng([int(seed), 0xF4E5])
         self._cached: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def __len__(self) -> int:
@@ -142,11 +152,11 @@ class PatchDataset(torch.utils.data.Dataset):
         image, labels = pad(image), pad(labels[None])
         crop = RandCropByPosNegLabel(self.patch, pos=self.positive, neg=1.0 - self.positive, num_samples=1,
                                      allow_smaller=True)
-        crop.set_random_state(seed=self.seed * 1_000_003 + i)
+        crop.set_random_state(seed=int(self._stream.integers(2**31)) if self.fresh else self.seed * 1_000_003 + i)
         # one crop of image and labels stacked: one search for the centres, the same box for both
         both = np.asarray(crop(torch.cat([torch.as_tensor(image), torch.as_tensor(labels).float()]), label=labels)[0])
-        return (torch.as_tensor(both[:1], dtype=torch.float32),
-                torch.as_tensor(np.rint(both[1]), dtype=torch.int64))
+        out = (torch.as_tensor(both[:1], dtype=torch.float32), torch.as_tensor(np.rint(both[1]), dtype=torch.int64))
+        return self.augment(*out) if self.augment is not None else out
 
 
 class FetchedVolumes(VolumeDataset):

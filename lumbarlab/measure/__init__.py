@@ -26,7 +26,7 @@ from lumbarlab.measure.core import (
     segmental_angle,
     vertebral_heights,
 )
-from lumbarlab.measure.ct import trabecular_hu
+from lumbarlab.measure.ct import trabecular_core, trabecular_hu
 from lumbarlab.measure.label_map import (
     LabelMapReport,
     canal_ap_diameter,
@@ -50,6 +50,6 @@ __all__ = [
     "genant_grade", "bone_density_category", "segmental_angle", "sacral_slope", "lumbosacral_angle",
     "disc_heights", "height_loss", "measure_lateral", "measure_ap", "LateralReport", "APReport",
     "corners_from_mask", "corners_to_mask", "corners_from_label_image", "centroids", "read_corners_csv",
-    "write_corners_csv", "trabecular_hu", "heights_from_label_map", "canal_ap_diameter", "measure_label_map",
+    "write_corners_csv", "trabecular_hu", "trabecular_core", "heights_from_label_map", "canal_ap_diameter", "measure_label_map",
     "LabelMapReport", "mid_sagittal_slice", "vertebra_geometry", "VertebraGeometry",
 ]

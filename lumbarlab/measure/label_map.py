@@ -119,7 +119,8 @@ class LabelMapReport(Record):
                 for k, v in self.vertebrae.items()]
 
 
-def measure_label_map(labels: Volume, ct: Volume | None = None, convention: str = "auto") -> LabelMapReport:
+def measure_label_map(labels: Volume, ct: Volume | None = None, convention: str = "auto",
+                      edge_mm: float = 0.0) -> LabelMapReport:
     """Centroid, body heights, height loss and Genant grade, canal diameter (and trabecular HU with its
     Pickhardt category when a CT on the same grid is given) for every vertebra T12–L5 present.
 
@@ -131,6 +132,9 @@ def measure_label_map(labels: Volume, ct: Volume | None = None, convention: str 
         labels: a label map (VerSe/lumbarlab or TotalSegmentator v2 values).
         ct: the CT in HU on the same grid, for trabecular bone density.
         convention: ``"verse"``, ``"totalsegmentator"`` or ``"auto"`` (:func:`lumbarlab.labels.detect_convention`).
+        edge_mm: a vertebra that comes within this distance of the image's border counts as cut by the field of
+            view (``truncated``) even if it does not touch it — a predicted mask may stop a voxel short of the
+            border where the true vertebra goes on (``lumbarlab segment`` passes twice its model's voxel size).
 
     Example:
         >>> from lumbarlab.phantom import make_case
@@ -163,8 +167,9 @@ def measure_label_map(labels: Volume, ct: Volume | None = None, convention: str 
                 entry.update(truncated=False, error=str(exc))
             rep.vertebrae[n] = entry
             continue
-        entry.update(body_centre_mm=geo.frame.origin.round(3).tolist(), truncated=geo.truncated)
-        if not geo.truncated:  # a body cut by the field of view has no heights to measure
+        truncated = geo.truncated or (edge_mm > 0 and _at_edge(labels, n, edge_mm))
+        entry.update(body_centre_mm=geo.frame.origin.round(3).tolist(), truncated=truncated)
+        if not truncated:  # a body cut by the field of view has no heights to measure
             geos[n] = geo
             entry.update({f"{k}_height_mm": v for k, v in geo.heights.items()})
             entry["height_uncertainty_mm"] = round(max(geo.uncertainty.values()), 3)
@@ -191,6 +196,8 @@ def measure_label_map(labels: Volume, ct: Volume | None = None, convention: str 
     return rep
 
 
-def _at_edge(labels: Volume, level: str) -> bool:
+def _at_edge(labels: Volume, level: str, within_mm: float = 0.0) -> bool:
+    """Whether ``level`` touches the image's border, or comes within ``within_mm`` of it."""
     idx = np.argwhere(labels.array == level_value(labels, level))
-    return bool(np.any(idx.min(axis=0) == 0) or np.any(idx.max(axis=0) == np.array(labels.shape) - 1))
+    margin = np.floor(within_mm / np.asarray(labels.spacing)).astype(int)
+    return bool(np.any(idx.min(axis=0) <= margin) or np.any(idx.max(axis=0) >= np.array(labels.shape) - 1 - margin))
