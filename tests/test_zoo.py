@@ -82,7 +82,10 @@ def test_pickled_code_is_not_loaded_even_with_a_matching_hash(zoo_copy):
 def test_unknown_name_and_missing_entry(tmp_path):
     with pytest.raises(LumbarLabError, match="choose from"):
         zoo.resolve("xray-magic")
-    assert zoo.resolve("segmentation").name == "xray-vertebrae"
+    assert zoo.resolve("xray/segmentation").name == "xray-vertebrae"
+    assert zoo.resolve("ct/segmentation").name == "ct-vertebrae"
+    with pytest.raises(LumbarLabError, match="several models do segmentation"):
+        zoo.resolve("segmentation")  # two modalities segment: a bare task never silently picks one
     with pytest.raises(LumbarLabError, match="zoo train"):
         zoo.load("xray-corners", tmp_path)
 
@@ -119,7 +122,10 @@ def test_train_writes_checkpoint_and_manifest_for_each_task(tmp_path):
     assert coords.shape == (2, 22, 2)
 
 
-@pytest.mark.parametrize("name", list(zoo.RECIPES))
+XRAY_RECIPES = [n for n, r in zoo.RECIPES.items() if r.modality == "xray"]
+
+
+@pytest.mark.parametrize("name", XRAY_RECIPES)
 def test_each_task_loss_falls_on_the_phantom(name):
     from lumbarlab.datasets import XrayDataset, phantom_xrays
     from lumbarlab.zoo.store import build
@@ -135,6 +141,34 @@ def test_each_task_loss_falls_on_the_phantom(name):
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(25):
+        loss = loss_fn(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3])
+
+
+def test_ct_vertebrae_loss_falls_on_augmented_phantom_patches():
+    """The CT recipe's own data path (varied phantom CTs, fresh augmented patches) trains its own network."""
+    from lumbarlab.zoo.data import builder
+    from lumbarlab.zoo.store import build
+    from lumbarlab.zoo.training import loss_function
+
+    recipe = dataclasses.replace(zoo.RECIPES["ct-vertebrae"], image_size=(96, 80, 96), spacing=3.0,
+                                 patch=(32, 32, 32), train=(100_000, 2))
+    data = builder(recipe).train(recipe)
+    x, y = zip(*(data[i] for i in range(4)), strict=True)
+    assert {tuple(t.shape) for t in x} == {(1, 32, 32, 32)} and max(int(t.max()) for t in y) <= 7
+    again = builder(recipe).train(recipe)
+    assert torch.equal(again[0][0], x[0])  # a fresh stream, but the same one for the same seed
+    assert not torch.equal(data[0][0], x[0])  # ... and a new crop on the next call (a new epoch)
+    x, y = torch.stack(x), torch.stack(y)
+    torch.manual_seed(0)
+    model, loss_fn = build(recipe), loss_function(recipe.task)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(15):
         loss = loss_fn(model(x), y)
         opt.zero_grad()
         loss.backward()
@@ -161,9 +195,10 @@ def test_a_3d_ct_segmentation_recipe_is_declared_trained_and_run(tmp_path, monke
                         train=(100_000, 2), val=(800_000, 1), test=(900_000, 1), epochs=1, batch_size=2,
                         augment=False)
     monkeypatch.setitem(zoo.RECIPES, recipe.name, recipe)
-    assert zoo.resolve("ct/segmentation").name == "ct-test"
+    assert zoo.resolve("ct-test").modality == "ct"
+    assert zoo.resolve("ct/segmentation").name == "ct-vertebrae"  # the first CT segmenter keeps the alias
     with pytest.raises(LumbarLabError, match="several models do segmentation"):
-        zoo.resolve("segmentation")  # ambiguous now: never silently the X-ray model
+        zoo.resolve("segmentation")  # ambiguous: never silently the X-ray model
     entry = zoo.train(recipe, tmp_path, progress=False)
     assert {"mean_dice", "mean_iou", "dice_class1", "dice_class2"} <= set(entry.metrics)
     assert 0.0 <= entry.metrics["mean_dice"] <= 1.0
@@ -191,3 +226,18 @@ def test_predict_landmarks_follows_the_model_it_is_given():
             p.mul_(0.5)
     assert np.abs(zoo.predict_landmarks(model, images[0]) - one).max() > 0.5
     assert np.abs(zoo.predict_landmarks(model, images)[0] - batch[0]).max() > 0.5
+
+
+def test_ct_augment_ends_the_scan_inside_some_patches():
+    """The end-of-scan augmentation blanks one side of a plane: air in the image, background in the labels."""
+    from lumbarlab.datasets.ct import _end_of_scan
+
+    rng = np.random.default_rng(0)
+    image, labels = torch.ones(1, 16, 16, 24), torch.full((16, 16, 24), 3)
+    cut = [_end_of_scan(image, labels, rng, p=1.0) for _ in range(20)]
+    for img, lab in cut:
+        assert torch.equal(img[0] == 0, lab == 0)  # the blanked side is both air and background
+        assert 0 < int((lab == 0).sum()) < lab.numel()
+    assert torch.equal(image, torch.ones(1, 16, 16, 24))  # the inputs are left alone
+    untouched = [_end_of_scan(image, labels, rng, p=0.0) for _ in range(5)]
+    assert all(i is image and lab is labels for i, lab in untouched)

@@ -5,6 +5,7 @@ validation set and the held-out test split of a recipe, and scoring a model on t
 | --- | --- | --- | --- |
 | ``phantom_xrays`` | lateral radiographs | :class:`~lumbarlab.datasets.XrayDataset` (augmented) | an :class:`~lumbarlab.datasets.XraySplit` |
 | ``phantom_volumes`` | CT, T1 or T2 (the recipe's ``modality``) | random 3D patches | whole volumes, sliding windows |
+| ``phantom_ct_spine`` | CT with varied pathology, dose and contrast, body-wide field | fresh, augmented 3D patches | whole volumes, sliding windows + label clean-up |
 
 Adding a dataset kind is adding a :class:`Builder` to :data:`BUILDERS`.
 """
@@ -23,6 +24,7 @@ from lumbarlab.zoo.tasks import (
     evaluate_classification,
     evaluate_landmarks,
     evaluate_segmentation,
+    evaluate_vertebra_volumes,
     evaluate_volumes,
 )
 
@@ -102,9 +104,44 @@ def _volumes_evaluate(recipe: Recipe, model: torch.nn.Module, volumes) -> dict:
     return evaluate_volumes(model, volumes, recipe.patch)
 
 
+# -- CT spine: varied pathology, augmented patches ------------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def _ct_spine(first_seed: int, count: int, shape: tuple[int, ...], spacing: float):
+    from lumbarlab.datasets import phantom_ct_spine
+
+    return tuple(phantom_ct_spine(count, first_seed, shape, spacing))
+
+
+def _ct_spine_set(recipe: Recipe, split: tuple[int, int]):
+    from lumbarlab.datasets import VolumeDataset, normalize_ct
+
+    pairs = _ct_spine(*split, tuple(recipe.image_size), recipe.spacing)
+    return VolumeDataset(list(pairs), normalize=normalize_ct, classes=recipe.classes or None)
+
+
+def _ct_spine_train(recipe: Recipe):
+    from lumbarlab.datasets import PatchDataset, ct_augment
+
+    return PatchDataset(_ct_spine_set(recipe, recipe.train), patch=recipe.patch, per_volume=recipe.per_volume,
+                        seed=recipe.seed, fresh=True, augment=ct_augment(recipe.seed) if recipe.augment else None)
+
+
+def _ct_spine_val(recipe: Recipe):
+    from lumbarlab.datasets import PatchDataset
+
+    return PatchDataset(_ct_spine_set(recipe, recipe.val), patch=recipe.patch, per_volume=2, seed=10_000 + recipe.seed)
+
+
+def _ct_spine_evaluate(recipe: Recipe, model: torch.nn.Module, volumes) -> dict:
+    if recipe.task != "segmentation":
+        raise LumbarLabError(f"{recipe.name}: phantom_ct_spine has no test for task {recipe.task!r}.")
+    return evaluate_vertebra_volumes(model, volumes, recipe.patch, recipe.flips)
+
+
 BUILDERS: dict[str, Builder] = {
     "phantom_xrays": Builder(_xray_train, _xray_val, lambda r: _xray_split(*r.test, r.image_size), _xray_evaluate),
     "phantom_volumes": Builder(_volumes_train, _volumes_val, lambda r: _volume_set(r, r.test), _volumes_evaluate),
+    "phantom_ct_spine": Builder(_ct_spine_train, _ct_spine_val, lambda r: _ct_spine_set(r, r.test), _ct_spine_evaluate),
 }
 
 

@@ -39,6 +39,9 @@ class Recipe:
         patch: 3D training patch and sliding-window size in voxels (None for 2D).
         classes: for segmentation, the label values that become classes 1, 2, … (0 is background); empty when the
             dataset already gives class indices.
+        per_volume: 3D training patches drawn from each training volume per epoch.
+        flips: test-time augmentation of the test split and of ``lumbarlab segment``: spatial axes along which the
+            input is also mirrored and the outputs averaged (:class:`lumbarlab.infer.Predictor`).
         train, val, test: (first anatomy seed, number of images) of each split.
         epochs, batch_size, lr: AdamW with cosine decay (:func:`lumbarlab.train.fit`).
         augment: random contrast, gamma, noise and shifts (:class:`lumbarlab.datasets.XrayDataset`).
@@ -72,6 +75,8 @@ class Recipe:
     spacing: float = 1.0
     patch: tuple[int, ...] | None = None
     classes: tuple[int, ...] = ()
+    per_volume: int = 4
+    flips: tuple[int, ...] = ()
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -91,6 +96,16 @@ RECIPES: dict[str, Recipe] = {
                "The segmenter's UNet encoder + pooling + linear: spondylolisthesis (any slip ≥ 8 %) vs none.",
                train=(200_000, 2000), val=(800_000, 200), epochs=8, batch_size=32, lr=1e-3,
                init_from="xray-vertebrae"),
+        Recipe("ct-vertebrae", "segmentation", "unet", "tiny", 8, ("mean_dice", ">=", 0.90),
+               "3D MONAI UNet (8–128 channels) at 2 mm on 64 × 64 × 96 patches (128 × 128 × 192 mm: four to five "
+               "vertebrae, so the sacrum or the last ribs are usually in view to count from): background, T12, "
+               "L1–L5, sacrum (VerSe 19–24, 26), then the label clean-up of lumbarlab.postprocess. Trained on "
+               "body-wide phantom CTs with varied pathology, dose and contrast, and augmented (mirror, rotation, "
+               "scale, HU gain/offset, gamma, noise, blur, coarse voxels) so that it learns the spine's shape, not "
+               "the phantom's look. Inference averages the scan and its left-right mirror.",
+               modality="ct", spatial_dims=3, dataset="phantom_ct_spine", classes=(19, 20, 21, 22, 23, 24, 26),
+               image_size=(156, 120, 132), spacing=2.0, patch=(64, 64, 96), train=(100_000, 48),
+               val=(800_000, 4), test=(900_000, 8), per_volume=4, epochs=28, batch_size=2, lr=2e-3, flips=(0,)),
     )
 }
 
