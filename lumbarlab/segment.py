@@ -247,8 +247,11 @@ def segment_volume(ct: Volume, model: str = "ct-vertebrae", device=None, progres
     """
     import time
 
+    from scipy import ndimage
+
     from lumbarlab.datasets import normalize_ct
     from lumbarlab.infer import Predictor
+    from lumbarlab.labels import LABEL_NAMES
     from lumbarlab.postprocess import clean_vertebra_labels
     from lumbarlab.volume import to_canonical
     from lumbarlab.zoo import load, resolve
@@ -271,8 +274,6 @@ def segment_volume(ct: Volume, model: str = "ct-vertebrae", device=None, progres
     lut[1:] = recipe.classes
     on_model = grid.with_array(lut[classes])
     # the soft boundary, but only next to what the clean-up kept (its removed strays stay removed)
-    from scipy import ndimage
-
     kept = ndimage.binary_dilation(classes > 0, iterations=1)
     foreground = np.where(kept, 1.0 - prob[0], 0.0).astype(np.float32)
     del prob
@@ -284,8 +285,6 @@ def segment_volume(ct: Volume, model: str = "ct-vertebrae", device=None, progres
         "input_orientation": _codes(ct), "model_spacing_mm": recipe.spacing, "labels_found": present,
         "label_convention": "verse", "seconds": None,
     }
-    from lumbarlab.labels import LABEL_NAMES
-
     report["levels_found"] = [LABEL_NAMES.get(v, str(v)) for v in present]
     report["truncated"] = _touches_edge(labels.array)
     if measure and present:
@@ -295,7 +294,7 @@ def segment_volume(ct: Volume, model: str = "ct-vertebrae", device=None, progres
             # a predicted mask may stop a voxel or two short of the border where the vertebra goes on
             rep = measure_label_map(to_canonical(labels), to_canonical(ct), convention="verse",
                                     edge_mm=2.0 * recipe.spacing)
-            report["vertebrae"] = json.loads(json.dumps(rep.vertebrae, default=_plain))
+            report["vertebrae"] = rep.to_dict()["vertebrae"]  # Record.to_dict: plain JSON types
             report["truncated"] = report["truncated"] or any(v.get("truncated") for v in rep.vertebrae.values())
         except LumbarLabError as exc:  # nothing of T12–L5 found: the labels still stand, the report says why
             report["vertebrae"], report["measure_error"] = {}, str(exc)
@@ -310,14 +309,6 @@ def _codes(volume: Volume) -> str:
         return axcodes(volume)
     except LumbarLabError:
         return "oblique"
-
-
-def _plain(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(type(obj).__name__)
 
 
 def _touches_edge(array: np.ndarray) -> bool:
