@@ -40,7 +40,8 @@ from scipy import ndimage
 from lumbarlab.errors import LumbarLabError
 from lumbarlab.volume import Volume
 
-__all__ = ["Instance", "vertebra_instances", "name_in_order", "keep_near_largest", "clean_vertebra_labels"]
+__all__ = ["Instance", "vertebra_instances", "name_in_order", "keep_near_largest", "clean_vertebra_labels",
+           "heatmap_centroids"]
 
 _FACES = ndimage.generate_binary_structure(3, 1)
 
@@ -255,3 +256,35 @@ def clean_vertebra_labels(labels: Volume, order: Sequence[int], min_volume_mm3: 
     for inst, name in zip(instances, name_in_order(instances, order), strict=True):
         flat[inst.index] = name
     return labels.with_array(keep_near_largest(out, labels.spacing, order))
+
+
+def heatmap_centroids(probabilities: np.ndarray, grid: Volume, values: Sequence[int],
+                      threshold: float = 0.3) -> dict[int, np.ndarray]:
+    """Vertebra centroids (world mm) from a localisation network's heatmaps: per channel, the voxel of highest
+    probability if it reaches ``threshold`` (else the vertebra is absent), refined to a sub-voxel position by
+    the probability-weighted mean of its 3 × 3 × 3 neighbourhood.
+
+    Args:
+        probabilities: (C, X, Y, Z) sigmoid outputs on ``grid``, channel k for label value ``values[k]``.
+
+    Example:
+        >>> p = np.zeros((2, 9, 9, 9), np.float32); p[0, 4, 4, 4] = 0.9; p[0, 4, 4, 5] = 0.9
+        >>> out = heatmap_centroids(p, Volume(np.zeros((9, 9, 9), np.uint8), (4.0, 4.0, 4.0)), (20, 21))
+        >>> {v: c.tolist() for v, c in out.items()}    # between the two voxels; 21 is absent
+        {20: [16.0, 16.0, 18.0]}
+    """
+    if probabilities.shape[1:] != grid.shape or len(probabilities) != len(values):
+        raise LumbarLabError(f"heatmaps {probabilities.shape} do not match {len(values)} values on a grid of "
+                             f"{grid.shape}.")
+    out = {}
+    for channel, value in zip(probabilities, values, strict=True):
+        peak = np.unravel_index(int(np.argmax(channel)), channel.shape)
+        if channel[peak] < threshold:
+            continue
+        box = tuple(slice(max(p - 1, 0), p + 2) for p in peak)
+        weights = channel[box]
+        idx = np.stack(np.meshgrid(*[np.arange(b.start, b.start + n) for b, n in zip(box, weights.shape, strict=True)],
+                                   indexing="ij"), -1)
+        centre = (idx * weights[..., None]).sum(axis=(0, 1, 2)) / weights.sum()
+        out[int(value)] = grid.index_to_world(centre)
+    return out

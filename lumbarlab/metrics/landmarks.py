@@ -8,14 +8,15 @@ value per dimension, in the points' own axis order, mm per pixel) turns them int
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from lumbarlab.errors import LumbarLabError
 from lumbarlab.metrics._common import as_array, check_finite, check_same_shape
 
-__all__ = ["radial_errors", "mean_radial_error", "success_detection_rate"]
+__all__ = ["radial_errors", "mean_radial_error", "success_detection_rate", "identification_rate",
+           "localisation_errors"]
 
 
 def radial_errors(pred, true, spacing: float | Sequence[float] = 1.0) -> np.ndarray:
@@ -40,3 +41,44 @@ def success_detection_rate(pred, true, spacing: float | Sequence[float] = 1.0,
     """Share of landmarks within each radius (mm) of the truth."""
     e = radial_errors(pred, true, spacing)
     return {float(r): float((e <= r).mean()) for r in thresholds}
+
+
+def identification_rate(pred: Mapping[int, Sequence[float]], true: Mapping[int, Sequence[float]],
+                        max_mm: float = 20.0) -> float:
+    """Share of true vertebrae that are identified, as the VerSe benchmark defines it (Sekuboyina et al.,
+    Med Image Anal 2021, section 3.3): vertebra ``v`` is identified when a prediction for ``v`` exists, lies
+    within ``max_mm`` of ``v``'s true centroid, and no other true centroid is closer to it. A missing
+    prediction is a miss; predictions of vertebrae absent from ``true`` do not count.
+
+    Args:
+        pred, true: label → centroid (x, y, z) in mm (world coordinates).
+        max_mm: the distance limit (VerSe: 20 mm).
+
+    Example:
+        >>> truth = {20: (0, 0, 100), 21: (0, 0, 70), 22: (0, 0, 40)}
+        >>> identification_rate({20: (0, 0, 98), 21: (0, 0, 42), 22: (0, 0, 40)}, truth)  # L2 put on L3
+        0.6666666666666666
+    """
+    if not true:
+        raise LumbarLabError("identification_rate needs at least one true centroid.")
+    labels = list(true)
+    centres = np.array([np.asarray(true[v], float) for v in labels])
+    hits = 0
+    for k, v in enumerate(labels):
+        if v not in pred:
+            continue
+        d = np.linalg.norm(centres - np.asarray(pred[v], float), axis=1)
+        hits += int(d[k] <= max_mm and int(np.argmin(d)) == k)
+    return hits / len(labels)
+
+
+def localisation_errors(pred: Mapping[int, Sequence[float]], true: Mapping[int, Sequence[float]]) -> dict[int, float]:
+    """Distance in mm from each predicted centroid to the true centroid of the same vertebra (VerSe's
+    localisation distance), for the vertebrae in both.
+
+    Example:
+        >>> localisation_errors({20: (0, 3, 4), 30: (0, 0, 0)}, {20: (0, 0, 0), 21: (0, 0, 9)})
+        {20: 5.0}
+    """
+    return {v: float(np.linalg.norm(np.asarray(pred[v], float) - np.asarray(true[v], float)))
+            for v in true if v in pred}
