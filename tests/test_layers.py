@@ -18,7 +18,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("measures", ("lumbarlab.measure",)),
     ("sources", ("lumbarlab.phantom", "lumbarlab.fetch", "data_fetch")),
     ("datasets", ("lumbarlab.datasets",)),
-    ("learning", ("lumbarlab.models", "lumbarlab.losses", "lumbarlab.train", "lumbarlab.infer", "lumbarlab.postprocess",
+    ("learning", ("lumbarlab.models", "lumbarlab.losses", "lumbarlab.train", "lumbarlab.infer", "lumbarlab.postprocess", "lumbarlab.denoise",
                   "lumbarlab.explain", "lumbarlab.register")),
     ("top", ("lumbarlab.zoo", "lumbarlab.widgets", "lumbarlab.cli", "lumbarlab.segment", "lumbarlab.curriculum",
              "lumbarlab.viz", "lumbarlab.lesson", "lumbarlab.__main__")),

@@ -6,6 +6,8 @@ validation set and the held-out test split of a recipe, and scoring a model on t
 | ``phantom_xrays`` | lateral radiographs | :class:`~lumbarlab.datasets.XrayDataset` (augmented) | an :class:`~lumbarlab.datasets.XraySplit` |
 | ``phantom_volumes`` | CT, T1 or T2 (the recipe's ``modality``) | random 3D patches | whole volumes, sliding windows |
 | ``phantom_ct_spine`` | CT with varied pathology, dose and contrast, body-wide field | fresh, augmented 3D patches | whole volumes, sliding windows + label clean-up |
+| ``phantom_ct_centroids`` | the CT spine cases, 2 mm coarsened to the recipe's grid, with their vertebra centroids | fresh heatmap patches, augmented | whole volumes, sliding windows, heatmap peaks |
+| ``phantom_ct_dose`` | low-dose CT with its noise-free image | crops of axial slices (¼, ½ or 1 dose) | the same patients at ¼, ½ and full dose, whole slices |
 
 Adding a dataset kind is adding a :class:`Builder` to :data:`BUILDERS`.
 """
@@ -16,12 +18,16 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from lumbarlab.errors import LumbarLabError
 from lumbarlab.zoo.recipes import Recipe
 from lumbarlab.zoo.tasks import (
+    TEST_DOSES,
+    evaluate_centroids,
     evaluate_classification,
+    evaluate_denoising,
     evaluate_landmarks,
     evaluate_segmentation,
     evaluate_vertebra_volumes,
@@ -138,10 +144,80 @@ def _ct_spine_evaluate(recipe: Recipe, model: torch.nn.Module, volumes) -> dict:
     return evaluate_vertebra_volumes(model, volumes, recipe.patch, recipe.flips)
 
 
+# -- CT spine: vertebra centroids ----------------------------------------------------------------------
+def _ct_centroid_cases(recipe: Recipe, split: tuple[int, int]) -> list:
+    """The CT spine cases at 2 mm (shared with ``ct-vertebrae``), coarsened to the recipe's grid
+    (``image_size`` voxels of ``spacing`` mm), with the centroids of their true 2 mm label maps."""
+    from lumbarlab.datasets.centroids import CentroidCase, coarsen, vertebra_centroids
+    from lumbarlab.volume import to_canonical
+
+    factor = int(round(float(recipe.spacing) / 2.0))
+    shape = tuple(int(n) * factor for n in recipe.image_size)
+    out = []
+    for pair in _ct_spine(*split, shape, 2.0):
+        image, labels = to_canonical(pair.image), to_canonical(pair.labels)
+        out.append(CentroidCase(coarsen(image, factor), vertebra_centroids(labels, recipe.classes), pair.case_id))
+    return out
+
+
+def _ct_centroids_train(recipe: Recipe):
+    from lumbarlab.datasets import normalize_ct
+    from lumbarlab.datasets.centroids import HeatmapPatchDataset
+
+    return HeatmapPatchDataset(_ct_centroid_cases(recipe, recipe.train), recipe.classes, recipe.patch, normalize_ct,
+                               per_volume=recipe.per_volume, seed=recipe.seed, augment=recipe.augment)
+
+
+def _ct_centroids_val(recipe: Recipe):
+    from lumbarlab.datasets import normalize_ct
+    from lumbarlab.datasets.centroids import HeatmapPatchDataset
+
+    return HeatmapPatchDataset(_ct_centroid_cases(recipe, recipe.val), recipe.classes, recipe.patch, normalize_ct,
+                               per_volume=2, seed=10_000 + recipe.seed)
+
+
+def _ct_centroids_evaluate(recipe: Recipe, model: torch.nn.Module, cases) -> dict:
+    from lumbarlab.datasets import normalize_ct
+
+    if recipe.task != "centroids":
+        raise LumbarLabError(f"{recipe.name}: phantom_ct_centroids has no test for task {recipe.task!r}.")
+    return evaluate_centroids(model, cases, recipe.classes, recipe.patch, normalize_ct)
+
+
+# -- low-dose CT with its noise-free image -----------------------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def _ct_dose(first_seed: int, count: int, dose: float | None, shape: tuple[int, ...], spacing: tuple[float, ...]):
+    from lumbarlab.datasets.ct_dose import phantom_ct_dose
+
+    return tuple(phantom_ct_dose(count, first_seed, dose, shape, spacing))
+
+
+def _ct_dose_set(recipe: Recipe, split: tuple[int, int], seed: int, augment: bool):
+    from lumbarlab.datasets.ct_dose import DoseSliceDataset
+
+    pairs = _ct_dose(*split, None, tuple(recipe.image_size), tuple(np.broadcast_to(recipe.spacing, 3).tolist()))
+    return DoseSliceDataset(list(pairs), patch=recipe.patch, per_slice=recipe.per_volume, seed=seed, augment=augment)
+
+
+def _ct_dose_test(recipe: Recipe) -> dict:
+    spacing = tuple(np.broadcast_to(recipe.spacing, 3).tolist())
+    return {dose: list(_ct_dose(*recipe.test, dose, tuple(recipe.image_size), spacing)) for dose in TEST_DOSES}
+
+
+def _ct_dose_evaluate(recipe: Recipe, model: torch.nn.Module, pairs_by_dose) -> dict:
+    if recipe.task != "reconstruction":
+        raise LumbarLabError(f"{recipe.name}: phantom_ct_dose has no test for task {recipe.task!r}.")
+    return evaluate_denoising(model, pairs_by_dose)
+
+
 BUILDERS: dict[str, Builder] = {
     "phantom_xrays": Builder(_xray_train, _xray_val, lambda r: _xray_split(*r.test, r.image_size), _xray_evaluate),
     "phantom_volumes": Builder(_volumes_train, _volumes_val, lambda r: _volume_set(r, r.test), _volumes_evaluate),
     "phantom_ct_spine": Builder(_ct_spine_train, _ct_spine_val, lambda r: _ct_spine_set(r, r.test), _ct_spine_evaluate),
+    "phantom_ct_centroids": Builder(_ct_centroids_train, _ct_centroids_val, lambda r: _ct_centroid_cases(r, r.test),
+                                    _ct_centroids_evaluate),
+    "phantom_ct_dose": Builder(lambda r: _ct_dose_set(r, r.train, r.seed, r.augment),
+                               lambda r: _ct_dose_set(r, r.val, 10_000 + r.seed, False), _ct_dose_test, _ct_dose_evaluate),
 }
 
 

@@ -29,17 +29,20 @@ class Recipe:
 
     Attributes:
         name: zoo name (also the checkpoint's file stem).
-        task: ``classification``, ``segmentation`` or ``landmarks`` (:data:`lumbarlab.zoo.tasks.TASKS`).
+        task: ``classification``, ``segmentation``, ``landmarks``, ``centroids`` (3D heatmaps) or
+            ``reconstruction`` (:data:`lumbarlab.zoo.tasks.TASKS`).
         arch, size, out_channels: passed to :func:`lumbarlab.models.build_model`.
         modality: ``xray``, ``ct``, ``t1`` or ``t2``; spatial_dims: 2 or 3.
         dataset: the builder of its splits in :data:`lumbarlab.zoo.data.BUILDERS`.
         image_size: square image side in pixels (X-ray: a 230 mm field of view, 0.898 mm per pixel at 256), or a
             volume's shape in voxels (3D).
-        spacing: voxel size in mm (3D phantom volumes).
-        patch: 3D training patch and sliding-window size in voxels (None for 2D).
+        spacing: voxel size in mm of the phantom volumes, one for every axis or (x, y, z).
+        patch: 3D training patch and sliding-window size in voxels, or the 2D training crop of a slice-wise
+            denoiser (None: whole images).
         classes: for segmentation, the label values that become classes 1, 2, … (0 is background); empty when the
             dataset already gives class indices.
-        per_volume: 3D training patches drawn from each training volume per epoch.
+        per_volume: 3D training patches drawn from each training volume per epoch (crops per slice for the
+            slice-wise denoiser).
         flips: test-time augmentation of the test split and of ``lumbarlab segment``: spatial axes along which the
             input is also mirrored and the outputs averaged (:class:`lumbarlab.infer.Predictor`).
         train, val, test: (first anatomy seed, number of images) of each split.
@@ -72,7 +75,7 @@ class Recipe:
     modality: str = "xray"
     spatial_dims: int = 2
     dataset: str = "phantom_xrays"
-    spacing: float = 1.0
+    spacing: float | tuple[float, ...] = 1.0
     patch: tuple[int, ...] | None = None
     classes: tuple[int, ...] = ()
     per_volume: int = 4
@@ -106,6 +109,22 @@ RECIPES: dict[str, Recipe] = {
                modality="ct", spatial_dims=3, dataset="phantom_ct_spine", classes=(19, 20, 21, 22, 23, 24, 26),
                image_size=(156, 120, 132), spacing=2.0, patch=(64, 64, 96), train=(100_000, 48),
                val=(800_000, 4), test=(900_000, 8), per_volume=4, epochs=28, batch_size=2, lr=2e-3, flips=(0,)),
+        Recipe("ct-centroids", "centroids", "unet", "tiny", 7, ("id_rate", ">=", 0.95),
+               "3D MONAI UNet (8–128 channels) + 1×1 head at 4 mm: seven heatmaps, the centres of T12, L1–L5 and the "
+               "sacrum (VerSe 19–24, 26), trained with CenterNet's focal loss on 32 × 32 × 48 patches (128 × 128 × "
+               "192 mm) of the CT spine cases, mirrored, with HU gain, gamma, noise and the end of the scan, so a "
+               "vertebra the field of view cuts off has no peak. A vertebra is where its heatmap peaks above 0.3.",
+               modality="ct", spatial_dims=3, dataset="phantom_ct_centroids", classes=(19, 20, 21, 22, 23, 24, 26),
+               image_size=(78, 60, 66), spacing=4.0, patch=(32, 32, 48), train=(100_000, 48), val=(800_000, 4),
+               test=(900_000, 8), per_volume=8, epochs=20, batch_size=4, lr=2e-3),
+        Recipe("ct-denoise", "reconstruction", "dncnn", "small", 1, ("psnr_gain_quarter", ">=", 5.0),
+               "2D DnCNN (Zhang et al. 2017: 8 layers of 32 channels, predicts the noise and subtracts it) on axial "
+               "slices of body-wide phantom CTs at 1.25 mm in-plane, trained on 64 × 64 crops at quarter, half and "
+               "full dose (each patient's own dose) against the noise-free image, with mean squared error. "
+               "Scored on whole slices of eight test patients at each dose.",
+               modality="ct", spatial_dims=2, dataset="phantom_ct_dose", image_size=(240, 192, 24),
+               spacing=(1.25, 1.25, 6.0), patch=(64, 64), train=(100_000, 64), val=(800_000, 4),
+               test=(900_000, 8), per_volume=2, epochs=20, batch_size=16, lr=2e-3),
     )
 }
 

@@ -2,8 +2,8 @@
 predictor returns, how its output is decoded (landmark heatmaps → points) and how it is scored on a test split.
 
 Example:
-    >>> TASKS["segmentation"].output, TASKS["landmarks"].output
-    ('labels', 'logits')
+    >>> TASKS["segmentation"].output, TASKS["landmarks"].output, TASKS["reconstruction"].output
+    ('labels', 'logits', 'image')
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from lumbarlab.errors import LumbarLabError
 
 __all__ = ["TaskSpec", "TASKS", "loss_function", "selection_metric", "predict_landmarks", "DECODE_WINDOW",
            "evaluate_classification", "evaluate_segmentation", "evaluate_landmarks", "evaluate_volumes",
-           "evaluate_vertebra_volumes"]
+           "evaluate_vertebra_volumes", "evaluate_denoising",
+           "predict_centroids", "evaluate_centroids"]
 
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A task's predictor output ("probabilities", "labels" or "logits")."""
+    """A task's predictor output ("probabilities", "labels", "logits" or "image")."""
 
     output: str
 
@@ -31,11 +32,14 @@ TASKS: dict[str, TaskSpec] = {
     "classification": TaskSpec("probabilities"),
     "segmentation": TaskSpec("labels"),
     "landmarks": TaskSpec("logits"),
+    "reconstruction": TaskSpec("image"),
+    "centroids": TaskSpec("logits"),
 }
 
 
 def loss_function(task: str, heatmap_weight: float = 1.0, batch_dice: bool = False):
-    """The training loss of a task: cross-entropy, Dice + cross-entropy (MONAI), or DSNT (landmarks).
+    """The training loss of a task: cross-entropy, Dice + cross-entropy (MONAI), DSNT (landmarks), or the mean
+    squared error to the clean image (reconstruction: what PSNR measures, so minimising it maximises PSNR).
 
     ``batch_dice``: one Dice per class over the whole batch instead of per patch (MONAI's ``batch=True``). A 3D
     patch holds two to four of the seven vertebrae; per patch, every absent class scores a Dice of 0 whatever
@@ -48,6 +52,12 @@ def loss_function(task: str, heatmap_weight: float = 1.0, batch_dice: bool = Fal
 
         dice_ce = DiceCELoss(to_onehot_y=True, softmax=True, batch=batch_dice)
         return lambda logits, masks: dice_ce(logits, masks[:, None])
+    if task == "reconstruction":
+        return torch.nn.functional.mse_loss
+    if task == "centroids":
+        from lumbarlab.losses import heatmap_focal_loss
+
+        return heatmap_focal_loss
     if task != "landmarks":
         raise LumbarLabError(f"no zoo task {task!r}; choose from {', '.join(TASKS)}.")
     from lumbarlab.losses import landmark_loss
@@ -214,3 +224,71 @@ def evaluate_vertebra_volumes(model: torch.nn.Module, volumes, roi: tuple[int, .
             "raw_mean_dice": float(np.mean([np.mean(v) for v in raw.values() if v])),
             "id_rate": hits / max(total, 1),
             **{f"dice_class{c}": v for c, v in per_class.items()}}
+
+
+#: Relative doses of the denoising test (reference 1.0): quarter, half and full dose.
+TEST_DOSES: tuple[float, ...] = (0.25, 0.5, 1.0)
+_DOSE_NAMES = {0.25: "quarter", 0.5: "half", 1.0: "full"}
+
+
+def evaluate_denoising(model: torch.nn.Module, pairs_by_dose: dict) -> dict[str, float]:
+    """Low-dose CT denoising on whole axial slices, per dose (``{dose: [DosePair, …]}``, the same patients at
+    every dose), by :func:`lumbarlab.denoise.denoising_scores`: PSNR and SSIM against the noise-free image over
+    the CT window −1000…2000 HU, of the noisy input and of the model's output; the PSNR gain in dB; the bone HU
+    bias inside the L1–L5 trabecular cores. Keys: ``psnr_noisy_quarter``, ``psnr_quarter``,
+    ``psnr_gain_quarter``, ``ssim_noisy_quarter``, ``ssim_quarter``, ``bone_hu_bias_quarter``, and the same for
+    half and full dose.
+    """
+    from lumbarlab.denoise import denoising_scores, network_denoiser
+
+    denoise = network_denoiser(model)
+    out: dict[str, float] = {}
+    for dose, pairs in pairs_by_dose.items():
+        name = _DOSE_NAMES.get(float(dose), f"dose{dose:g}")
+        scores = denoising_scores(pairs, denoise)
+        for key in ("psnr_noisy", "psnr", "ssim_noisy", "ssim", "psnr_gain", "bone_hu_bias"):
+            out[f"{key}_{name}"] = scores[key]
+        if not np.isfinite(out[f"bone_hu_bias_{name}"]):
+            out[f"bone_hu_bias_{name}"] = 0.0  # no level measurable (keeps the manifest valid JSON)
+    return out
+
+
+@torch.inference_mode()
+def predict_centroids(model: torch.nn.Module, image: np.ndarray, grid, values: tuple[int, ...],
+                      roi: tuple[int, ...], threshold: float = 0.3) -> tuple[dict[int, np.ndarray], np.ndarray]:
+    """Vertebra centroids (label value → world mm) and the heatmaps (C, X, Y, Z) of a localisation network on one
+    normalised volume on ``grid`` (sliding windows of ``roi``; :func:`lumbarlab.postprocess.heatmap_centroids`)."""
+    from lumbarlab.infer import Predictor
+    from lumbarlab.postprocess import heatmap_centroids
+
+    logits = Predictor(model, spatial_dims=3, output="logits", roi_size=tuple(roi), device="cpu")(image[None])[0]
+    probabilities = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+    return heatmap_centroids(probabilities, grid, values, threshold), probabilities.astype(np.float32)
+
+
+def evaluate_centroids(model: torch.nn.Module, cases, values: tuple[int, ...], roi: tuple[int, ...],
+                       normalize) -> dict[str, float]:
+    """Vertebra localisation on whole volumes (:class:`lumbarlab.datasets.centroids.CentroidCase` s): VerSe's
+    identification rate over all true vertebrae of all cases (:func:`lumbarlab.metrics.identification_rate`),
+    the mean and the largest localisation error (mm) of the vertebrae found, the share of true vertebrae with no
+    prediction, the false detections per scan (a vertebra named that the scan does not hold), and the
+    identification rate per level (``id_<value>``)."""
+    from lumbarlab import metrics
+
+    hits: dict[int, list[int]] = {v: [] for v in values}
+    errors, missed, extra, total = [], 0, 0, 0
+    for case in cases:
+        image = np.asarray(normalize(np.asarray(case.image.array, np.float32)), np.float32)
+        found, _ = predict_centroids(model, image, case.image, values, roi)
+        truth = {v: c for v, c in case.centroids.items() if v in values}
+        for v in truth:
+            hits[v].append(int(metrics.identification_rate({v: found[v]} if v in found else {}, truth) * len(truth)))
+        errors += list(metrics.localisation_errors(found, truth).values())
+        missed += sum(v not in found for v in truth)
+        extra += sum(v not in truth for v in found)
+        total += len(truth)
+    return {"id_rate": sum(sum(h) for h in hits.values()) / max(total, 1),
+            "mean_error_mm": float(np.mean(errors)) if errors else 1000.0,
+            "max_error_mm": float(np.max(errors)) if errors else 1000.0,
+            "missed": missed / max(total, 1), "false_per_scan": extra / max(len(cases), 1),
+            **{f"id_{v}": float(np.mean(h)) for v, h in hits.items() if h}}
