@@ -41,7 +41,7 @@ from lumbarlab.errors import LumbarLabError
 from lumbarlab.volume import Volume
 
 __all__ = ["Instance", "vertebra_instances", "name_in_order", "keep_near_largest", "clean_vertebra_labels",
-           "heatmap_centroids"]
+           "heatmap_centroids", "chain_centroids"]
 
 _FACES = ndimage.generate_binary_structure(3, 1)
 
@@ -287,4 +287,59 @@ def heatmap_centroids(probabilities: np.ndarray, grid: Volume, values: Sequence[
                                    indexing="ij"), -1)
         centre = (idx * weights[..., None]).sum(axis=(0, 1, 2)) / weights.sum()
         out[int(value)] = grid.index_to_world(centre)
+    return out
+
+
+def chain_centroids(probabilities: np.ndarray, grid: Volume, values: Sequence[int], threshold: float = 0.2,
+                    min_distance_mm: float = 15.0) -> dict[int, np.ndarray]:
+    """Vertebra centroids (world mm) named as a chain: find where *any* channel peaks, then name those places with
+    consecutive labels of ``values`` (head to feet) by the run that agrees best with the heatmaps.
+
+    A heatmap network sees one vertebra well and counts badly: L1's channel may peak on T12 or L2 while no channel
+    is highest on the vertebra in between. The places are more reliable than the names, so (1) candidates are the
+    local maxima of the channels' maximum (a cube of ``min_distance_mm``) above ``threshold``, a weaker one dropped
+    within ``min_distance_mm`` of a stronger; (2) sorted from head to feet (world z, RAS+), candidate ``i`` gets
+    ``values[o + i]`` for the offset ``o`` that maximises the summed probability of those channels at those places
+    (Σᵢ p_{o+i}(xᵢ)) — the labelling step of VerSe's entries, which let the spine's order fix single channels
+    (Sekuboyina et al., Med Image Anal 2021, section 4); (3) each is refined by the 3 × 3 × 3 weighted mean of the
+    channels' maximum (the map that peaks there; a misnamed channel's tail would pull the centre away).
+
+    Example:
+        >>> p = np.zeros((3, 9, 9, 30), np.float32)
+        >>> p[1, 4, 4, 25] = 0.9; p[1, 4, 4, 15] = 0.5; p[2, 4, 4, 5] = 0.8   # channel 1 peaks twice
+        >>> g = Volume(np.zeros((9, 9, 30), np.uint8), (4.0, 4.0, 4.0))
+        >>> {v: float(c[2]) for v, c in chain_centroids(p, g, (20, 21, 22)).items()}  # top to bottom: 20, 21, 22
+        {20: 100.0, 21: 60.0, 22: 20.0}
+    """
+    if probabilities.shape[1:] != grid.shape or len(probabilities) != len(values):
+        raise LumbarLabError(f"heatmaps {probabilities.shape} do not match {len(values)} values on a grid of "
+                             f"{grid.shape}.")
+    best = probabilities.max(axis=0)
+    size = [max(int(round(min_distance_mm / s)), 1) | 1 for s in grid.spacing]  # odd: centred on the voxel
+    peaks = np.argwhere((best >= threshold) & (best == ndimage.maximum_filter(best, size=size, mode="constant")))
+    peaks = peaks[np.argsort(-best[tuple(peaks.T)])]
+    kept: list[np.ndarray] = []
+    for idx in peaks:  # strongest first; a weaker one close to a kept one is the same vertebra
+        world = grid.index_to_world(idx.astype(float))
+        if all(np.linalg.norm(world - grid.index_to_world(k.astype(float))) >= min_distance_mm for k in kept):
+            kept.append(idx)
+    if not kept:
+        return {}
+    kept.sort(key=lambda idx: -grid.index_to_world(idx.astype(float))[2])  # head (+z) first
+    n, c = len(kept), len(values)
+    scores = {}
+    for offset in range(-n + 1, c):
+        pairs = [(i, offset + i) for i in range(n) if 0 <= offset + i < c]
+        scores[offset] = sum(float(probabilities[ch][tuple(kept[i])]) for i, ch in pairs)
+    offset = max(scores, key=scores.get)
+    out = {}
+    for i, idx in enumerate(kept):
+        ch = offset + i
+        if not 0 <= ch < c:
+            continue
+        box = tuple(slice(max(p - 1, 0), p + 2) for p in idx)
+        weights = best[box]  # the map that peaks here (a misnamed channel's tail would pull the centre away)
+        grid_idx = np.stack(np.meshgrid(*[np.arange(b.start, b.start + m) for b, m in zip(box, weights.shape, strict=True)],
+                                        indexing="ij"), -1)
+        out[int(values[ch])] = grid.index_to_world((grid_idx * weights[..., None]).sum(axis=(0, 1, 2)) / weights.sum())
     return out

@@ -121,3 +121,26 @@ def test_coarsen_keeps_the_world_position_of_a_structure():
     assert np.linalg.norm(centre - vertebra_centroids(fine, (22,))[22]) < 2.0  # mm
     with pytest.raises(LumbarLabError):
         coarsen(image, 0)
+
+
+def test_chain_naming_repairs_channels_that_count_wrong():
+    """The failure the trained network shows: L1's channel peaks on T12 and L2's on L1, and no channel is highest on
+    L2. The places are right, so naming them in order from the most consistent run recovers every vertebra."""
+    from lumbarlab.postprocess import chain_centroids
+
+    grid = Volume(np.zeros((20, 20, 60), np.uint8), (4.0, 4.0, 4.0))
+    values = (19, 20, 21, 22, 23)
+    z_of = {19: 52, 20: 43, 21: 34, 22: 25, 23: 16}  # voxels: 36 mm apart, head first
+    truth = {v: grid.index_to_world(np.array([10.0, 10.0, z])) for v, z in z_of.items()}
+    maps = centroid_heatmaps(grid, truth, values)
+    shifted = maps.copy()
+    shifted[1] = 0.9 * maps[0]          # "L1" on T12
+    shifted[2] = 0.8 * maps[1]          # "L2" on L1; nothing strongest on L2 but its weaker neighbours' tails
+    shifted[0] *= 0.5
+    shifted[2] += 0.4 * maps[2]
+    raw = heatmap_centroids(shifted, grid, values, threshold=0.3)
+    assert metrics.identification_rate(raw, truth) < 0.8  # the channels alone misname the upper levels
+    named = chain_centroids(shifted, grid, values)
+    assert metrics.identification_rate(named, truth) == 1.0
+    assert max(metrics.localisation_errors(named, truth).values()) < 1.0  # mm
+    assert chain_centroids(np.zeros_like(maps), grid, values) == {}  # nothing above the threshold: nothing named

@@ -18,7 +18,7 @@ from lumbarlab.errors import LumbarLabError
 __all__ = ["TaskSpec", "TASKS", "loss_function", "selection_metric", "predict_landmarks", "DECODE_WINDOW",
            "evaluate_classification", "evaluate_segmentation", "evaluate_landmarks", "evaluate_volumes",
            "evaluate_vertebra_volumes", "evaluate_denoising",
-           "predict_centroids", "evaluate_centroids"]
+           "predict_centroids", "evaluate_centroids", "evaluate_density"]
 
 
 @dataclass(frozen=True)
@@ -255,20 +255,31 @@ def evaluate_denoising(model: torch.nn.Module, pairs_by_dose: dict) -> dict[str,
 
 @torch.inference_mode()
 def predict_centroids(model: torch.nn.Module, image: np.ndarray, grid, values: tuple[int, ...],
-                      roi: tuple[int, ...], threshold: float = 0.3) -> tuple[dict[int, np.ndarray], np.ndarray]:
+                      roi: tuple[int, ...], threshold: float | None = None,
+                      naming: str = "chain") -> tuple[dict[int, np.ndarray], np.ndarray]:
     """Vertebra centroids (label value → world mm) and the heatmaps (C, X, Y, Z) of a localisation network on one
-    normalised volume on ``grid`` (sliding windows of ``roi``; :func:`lumbarlab.postprocess.heatmap_centroids`)."""
+    normalised volume on ``grid`` (sliding windows of ``roi``). ``naming="chain"``: where any channel peaks, named
+    in order (:func:`lumbarlab.postprocess.chain_centroids`, threshold 0.2 by default); ``"channels"``: each
+    channel's own peak (:func:`lumbarlab.postprocess.heatmap_centroids`, threshold 0.3 by default)."""
     from lumbarlab.infer import Predictor
-    from lumbarlab.postprocess import heatmap_centroids
+    from lumbarlab.postprocess import chain_centroids, heatmap_centroids
+
+    if naming not in ("chain", "channels"):
+        raise LumbarLabError(f"naming must be 'chain' or 'channels', got {naming!r}.")
 
     logits = Predictor(model, spatial_dims=3, output="logits", roi_size=tuple(roi), device="cpu")(image[None])[0]
     probabilities = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
-    return heatmap_centroids(probabilities, grid, values, threshold), probabilities.astype(np.float32)
+    if naming == "chain":
+        found = chain_centroids(probabilities, grid, values, 0.2 if threshold is None else threshold)
+    else:
+        found = heatmap_centroids(probabilities, grid, values, 0.3 if threshold is None else threshold)
+    return found, probabilities.astype(np.float32)
 
 
 def evaluate_centroids(model: torch.nn.Module, cases, values: tuple[int, ...], roi: tuple[int, ...],
                        normalize) -> dict[str, float]:
-    """Vertebra localisation on whole volumes (:class:`lumbarlab.datasets.centroids.CentroidCase` s): VerSe's
+    """Vertebra localisation on whole volumes (:class:`lumbarlab.datasets.centroids.CentroidCase` s; centres named
+    as a chain, :func:`predict_centroids`): VerSe's
     identification rate over all true vertebrae of all cases (:func:`lumbarlab.metrics.identification_rate`),
     the mean and the largest localisation error (mm) of the vertebrae found, the share of true vertebrae with no
     prediction, the false detections per scan (a vertebra named that the scan does not hold), and the
@@ -292,3 +303,20 @@ def evaluate_centroids(model: torch.nn.Module, cases, values: tuple[int, ...], r
             "max_error_mm": float(np.max(errors)) if errors else 1000.0,
             "missed": missed / max(total, 1), "false_per_scan": extra / max(len(cases), 1),
             **{f"id_{v}": float(np.mean(h)) for v, h in hits.items() if h}}
+
+
+@torch.inference_mode()
+def evaluate_density(model: torch.nn.Module, split, normalize) -> dict[str, float]:
+    """Bone-density classification of vertebra crops (a :class:`lumbarlab.datasets.BoneDensitySplit`; classes of
+    :data:`lumbarlab.datasets.DENSITY_CLASSES` from the phantom's true density): accuracy over the three classes,
+    quadratic-weighted κ (the classes are ordered), the AUC of P(osteoporosis) for osteoporosis against the rest,
+    and that probability's expected calibration error (10 bins)."""
+    from lumbarlab import metrics
+
+    x = torch.from_numpy(np.asarray(normalize(split.images), np.float32))[:, None]
+    prob = torch.cat([torch.softmax(model(x[i:i + 16]), 1) for i in range(0, len(x), 16)]).numpy()
+    y, pred = split.category, prob.argmax(1)
+    osteoporosis = (y == 0).astype(int)
+    return {"accuracy": metrics.accuracy(y, pred), "kappa": metrics.cohen_kappa(y, pred, weights="quadratic"),
+            "auc_osteoporosis": metrics.roc_auc(osteoporosis, prob[:, 0]),
+            "ece_osteoporosis": metrics.expected_calibration_error(osteoporosis, prob[:, 0])}
