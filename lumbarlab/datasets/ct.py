@@ -17,7 +17,7 @@ import numpy as np
 from lumbarlab.datasets.volumes import VolumePair, phantom_volumes
 
 __all__ = ["phantom_ct", "normalize_ct", "CT_WINDOW", "CT_SPINE_CLASSES", "ct_spine_pathology", "phantom_ct_spine", "ct_augment",
-           "BoneDensitySplit", "phantom_bone_density", "dxa_t_score", "DENSITY_CLASSES"]
+           "BoneDensitySplit", "phantom_bone_density", "dxa_t_score", "DENSITY_CLASSES", "DENSITY_WINDOW"]
 
 #: HU window (low, high) for networks: air … dense cortical bone.
 CT_WINDOW = (-1000.0, 2000.0)
@@ -172,6 +172,10 @@ def _end_of_scan(image, labels, rng, p: float = 0.3):
 #: Bone density classes, in the order of a classifier's outputs (Pickhardt et al., Ann Intern Med 2013: ≤ 110 HU,
 #: ≤ 160 HU, above).
 DENSITY_CLASSES: tuple[str, ...] = ("osteoporosis", "osteopenia", "normal")
+
+#: HU window (low, high) of bone-density networks: fat … dense trabecular bone, where the classes differ (the
+#: full CT window would spend most of [0, 1] on air and cortex).
+DENSITY_WINDOW = (-200.0, 600.0)
 
 
 def dxa_t_score(trabecular_hu, seed: int = 0) -> np.ndarray:

@@ -5,6 +5,7 @@ figures into ``widgets.Image`` (never into an ``Output`` while a cell runs).
 """
 
 from lumbarlab.widgets.cam_panel import CAMPanel
+from lumbarlab.widgets.ct_panel import CTPanel
 from lumbarlab.widgets.measurement import LandmarkJitterPanel, grade_flip_curve
 from lumbarlab.widgets.metric_explorer import (
     ClassificationPanel,
@@ -17,4 +18,4 @@ from lumbarlab.widgets.view3d import view3d
 from lumbarlab.widgets.xray_panel import XrayPanel
 
 __all__ = ["PhantomExplorer", "MetricExplorer", "ClassificationPanel", "SegmentationPanel", "DetectionPanel", "view3d",
-           "LandmarkJitterPanel", "grade_flip_curve", "CAMPanel", "XrayPanel"]
+           "LandmarkJitterPanel", "grade_flip_curve", "CAMPanel", "XrayPanel", "CTPanel"]

@@ -7,6 +7,7 @@ validation set and the held-out test split of a recipe, and scoring a model on t
 | ``phantom_volumes`` | CT, T1 or T2 (the recipe's ``modality``) | random 3D patches | whole volumes, sliding windows |
 | ``phantom_ct_spine`` | CT with varied pathology, dose and contrast, body-wide field | fresh, augmented 3D patches | whole volumes, sliding windows + label clean-up |
 | ``phantom_ct_centroids`` | the CT spine cases, 2 mm coarsened to the recipe's grid, with their vertebra centroids | fresh heatmap patches, augmented | whole volumes, sliding windows, heatmap peaks |
+| ``phantom_bone_density`` | CT crops round L1 with the phantom's true density class | all crops, as they are | the held-out crops: accuracy, κ, AUC, calibration |
 | ``phantom_ct_dose`` | low-dose CT with its noise-free image | crops of axial slices (¼, ½ or 1 dose) | the same patients at ¼, ½ and full dose, whole slices |
 
 Adding a dataset kind is adding a :class:`Builder` to :data:`BUILDERS`.
@@ -28,6 +29,7 @@ from lumbarlab.zoo.tasks import (
     evaluate_centroids,
     evaluate_classification,
     evaluate_denoising,
+    evaluate_density,
     evaluate_landmarks,
     evaluate_segmentation,
     evaluate_vertebra_volumes,
@@ -184,6 +186,32 @@ def _ct_centroids_evaluate(recipe: Recipe, model: torch.nn.Module, cases) -> dic
     return evaluate_centroids(model, cases, recipe.classes, recipe.patch, normalize_ct)
 
 
+# -- CT bone density: crops round L1 ---------------------------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def _density(first_seed: int, count: int, crop: int, spacing: float):
+    from lumbarlab.datasets import phantom_bone_density
+
+    return phantom_bone_density(count, first_seed, crop=crop, spacing=spacing)
+
+
+def _density_normalize(images):
+    from lumbarlab.datasets.ct import DENSITY_WINDOW, normalize_ct
+
+    return normalize_ct(images, window=DENSITY_WINDOW)
+
+
+def _density_set(recipe: Recipe, split: tuple[int, int]):
+    data = _density(*split, int(recipe.image_size), float(recipe.spacing))
+    x = torch.from_numpy(_density_normalize(data.images))[:, None]
+    return torch.utils.data.TensorDataset(x, torch.from_numpy(data.category).long())
+
+
+def _density_evaluate(recipe: Recipe, model: torch.nn.Module, split) -> dict:
+    if recipe.task != "classification":
+        raise LumbarLabError(f"{recipe.name}: phantom_bone_density has no test for task {recipe.task!r}.")
+    return evaluate_density(model, split, _density_normalize)
+
+
 # -- low-dose CT with its noise-free image -----------------------------------------------------------------
 @functools.lru_cache(maxsize=4)
 def _ct_dose(first_seed: int, count: int, dose: float | None, shape: tuple[int, ...], spacing: tuple[float, ...]):
@@ -216,6 +244,8 @@ BUILDERS: dict[str, Builder] = {
     "phantom_ct_spine": Builder(_ct_spine_train, _ct_spine_val, lambda r: _ct_spine_set(r, r.test), _ct_spine_evaluate),
     "phantom_ct_centroids": Builder(_ct_centroids_train, _ct_centroids_val, lambda r: _ct_centroid_cases(r, r.test),
                                     _ct_centroids_evaluate),
+    "phantom_bone_density": Builder(lambda r: _density_set(r, r.train), lambda r: _density_set(r, r.val),
+                                    lambda r: _density(*r.test, int(r.image_size), float(r.spacing)), _density_evaluate),
     "phantom_ct_dose": Builder(lambda r: _ct_dose_set(r, r.train, r.seed, r.augment),
                                lambda r: _ct_dose_set(r, r.val, 10_000 + r.seed, False), _ct_dose_test, _ct_dose_evaluate),
 }
@@ -225,7 +255,7 @@ def builder(recipe: Recipe) -> Builder:
     """The data builder a recipe names."""
     if recipe.dataset not in BUILDERS:
         raise LumbarLabError(f"{recipe.name}: no dataset builder {recipe.dataset!r}; choose from {', '.join(BUILDERS)}.")
-    if recipe.spatial_dims == 3 and not recipe.patch:
+    if recipe.spatial_dims == 3 and not recipe.patch and recipe.task in ("segmentation", "centroids"):
         raise LumbarLabError(f"{recipe.name}: a 3D recipe needs a patch size (training patches, sliding windows).")
     return BUILDERS[recipe.dataset]
 

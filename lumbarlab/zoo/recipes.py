@@ -117,6 +117,14 @@ RECIPES: dict[str, Recipe] = {
                modality="ct", spatial_dims=3, dataset="phantom_ct_centroids", classes=(19, 20, 21, 22, 23, 24, 26),
                image_size=(78, 60, 66), spacing=4.0, patch=(32, 32, 48), train=(100_000, 48), val=(800_000, 4),
                test=(900_000, 8), per_volume=8, epochs=20, batch_size=4, lr=2e-3),
+        Recipe("ct-density", "classification", "resnet", "tiny", 3, ("auc_osteoporosis", ">=", 0.90),
+               "3D ResNet (tiny) on a 48 mm cube round L1's trabecular core (24³ voxels of 2 mm, HU window −200…600): "
+               "osteoporosis (≤ 110 HU), osteopenia (≤ 160 HU) or normal, against the phantom's true density "
+               "(Pickhardt et al. 2013's cut-offs), on clinical phantom CTs with their own contrast phase and kVp. "
+               "What the CT dashboard explains with Grad-CAM.",
+               modality="ct", spatial_dims=3, dataset="phantom_bone_density", image_size=24, spacing=2.0,
+               train=(100_000, 400), val=(800_000, 50), test=(900_000, 100), epochs=30, batch_size=16, lr=2e-3,
+               augment=False),
         Recipe("ct-denoise", "reconstruction", "dncnn", "small", 1, ("psnr_gain_quarter", ">=", 5.0),
                "2D DnCNN (Zhang et al. 2017: 8 layers of 32 channels, predicts the noise and subtracts it) on axial "
                "slices of body-wide phantom CTs at 1.25 mm in-plane, trained on 64 × 64 crops at quarter, half and "
@@ -147,8 +155,8 @@ def resolve(name: str) -> Recipe:
     while only one model has that task.
 
     Example:
-        >>> resolve("xray/landmarks").name, resolve("classification").name
-        ('xray-corners', 'xray-slip')
+        >>> resolve("xray/landmarks").name, resolve("ct/classification").name, resolve("landmarks").name
+        ('xray-corners', 'ct-density', 'xray-corners')
     """
     if name in RECIPES:
         return RECIPES[name]
