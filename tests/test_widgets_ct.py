@@ -94,3 +94,20 @@ def test_panel_measures_the_phantom_and_keeps_its_case_after_a_bad_upload(phanto
     assert "notes.txt" in panel.message.value and panel.result is before
     panel.set(seed=-1)
     assert "seed" in panel.message.value and panel.result is before
+
+
+def test_denoise_toggle_and_3d_view():
+    from lumbarlab.widgets import CTPanel
+
+    panel = CTPanel(seed=900_013, fracture=0.0, dose=0.25)
+    noisy = np.asarray(panel.result["image"].array)
+    panel.set(denoise=True)
+    assert panel.message.value == ""
+    clean = np.asarray(panel.result["image"].array)
+    assert "denoise" in panel.result["seconds"] and "Denoised by ct-denoise" in panel.report.value
+    soft = noisy > -200  # the body: noise SD falls once the denoiser has run (pixels of 2 mm, outside its training)
+    assert np.std(np.diff(clean, axis=0)[soft[1:]]) < np.std(np.diff(noisy, axis=0)[soft[1:]])
+    panel.guard(panel._show3d)
+    assert panel.message.value == "" and type(panel.box3d.children[0]).__name__ == "NiiVue"
+    panel.set(fracture=20.0)  # a new case clears the 3D view (it would show the old scan)
+    assert panel.box3d.children == ()
