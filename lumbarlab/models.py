@@ -8,7 +8,7 @@
 | ``segmentation`` | ``unet``, ``segresnet``, ``swinunetr`` | logits (B, K, *spatial) |
 | ``landmarks`` | ``unet`` + 1×1 head (one heatmap per landmark; decode with :func:`decode_heatmaps`) | (B, K, *spatial) |
 | ``detection`` | ``retinanet`` (MONAI's RetinaNetDetector on a ResNet-FPN) | detector |
-| ``reconstruction`` | ``dncnn`` (residual denoiser, Zhang et al., IEEE TIP 2017) | image (B, C, *spatial) |
+| ``reconstruction`` | ``dncnn`` (residual denoiser, Zhang et al., IEEE TIP 2017), ``redcnn`` (residual encoder-decoder, Chen et al., IEEE TMI 2017) | image (B, C, *spatial) |
 | ``registration`` | ``localnet`` (dense field), ``globalnet`` (affine) + :class:`RegistrationNet` warp | (warped, field) |
 
 Sizes ``tiny`` / ``small`` / ``base`` scale the widths so that CPU lessons stay fast.
@@ -28,7 +28,7 @@ from torch import nn
 
 from lumbarlab.errors import LumbarLabError
 
-__all__ = ["build_model", "describe", "ModelSummary", "MobileNetLike", "DnCNN", "RegistrationNet", "ResNetFPN",
+__all__ = ["build_model", "describe", "ModelSummary", "MobileNetLike", "DnCNN", "REDCNN", "RegistrationNet", "ResNetFPN",
            "decode_heatmaps", "HeatmapNet", "EncoderClassifier", "unet_encoder", "TASKS"]
 
 TASKS = {
@@ -36,7 +36,7 @@ TASKS = {
     "segmentation": ("unet", "segresnet", "swinunetr"),
     "landmarks": ("unet",),
     "detection": ("retinanet",),
-    "reconstruction": ("dncnn",),
+    "reconstruction": ("dncnn", "redcnn"),
     "registration": ("localnet", "globalnet"),
 }
 _WIDTH = {"tiny": 8, "small": 16, "base": 32}
@@ -87,6 +87,35 @@ class DnCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x - self.body(x)
+
+
+class REDCNN(nn.Module):
+    """Residual encoder-decoder CNN for low-dose CT (Chen et al., IEEE TMI 2017): five 5×5 convolutions without
+    padding or pooling, five transposed convolutions back to the input's size, and shortcuts that add the input
+    to the output and two encoder maps to their decoder mirrors — so, like DnCNN, it learns a correction.
+
+    Example:
+        >>> REDCNN(2, width=8)(torch.zeros(1, 1, 32, 32)).shape
+        torch.Size([1, 1, 32, 32])
+    """
+
+    def __init__(self, spatial_dims: int, channels: int = 1, width: int = 32):
+        super().__init__()
+        conv = _conv(spatial_dims)
+        deconv = nn.ConvTranspose2d if spatial_dims == 2 else nn.ConvTranspose3d
+        self.encoder = nn.ModuleList([conv(channels, width, 5)] + [conv(width, width, 5) for _ in range(4)])
+        self.decoder = nn.ModuleList([deconv(width, width, 5) for _ in range(4)] + [deconv(width, channels, 5)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        act = torch.relu
+        h = act(self.encoder[1](act(self.encoder[0](x))))
+        skip2 = h
+        h = act(self.encoder[3](act(self.encoder[2](h))))
+        skip3 = h
+        h = self.decoder[0](act(self.encoder[4](h))) + skip3
+        h = self.decoder[2](act(self.decoder[1](act(h)))) + skip2
+        # no ReLU at the end, unlike the paper's [0, 1] images: HU / 500 is negative in fat and air
+        return self.decoder[4](act(self.decoder[3](act(h)))) + x
 
 
 class RegistrationNet(nn.Module):
@@ -380,6 +409,8 @@ def build_model(task: str, arch: str | None = None, spatial_dims: int = 2, size:
     if task == "detection":
         return _detector(spatial_dims, size, in_channels, cout)
     if task == "reconstruction":
+        if arch == "redcnn":
+            return REDCNN(spatial_dims, in_channels, width=2 * _WIDTH[size])
         return DnCNN(spatial_dims, in_channels, width=2 * _WIDTH[size], depth={"tiny": 5, "small": 8, "base": 12}[size])
     from monai.networks import nets
 

@@ -12,7 +12,7 @@ CASES = [
     ("classification", "resnet", 2), ("classification", "densenet121", 2), ("classification", "efficientnet", 2),
     ("classification", "mobilenet", 2), ("classification", "mobilenet", 3), ("segmentation", "unet", 2),
     ("segmentation", "unet", 3), ("segmentation", "segresnet", 2), ("segmentation", "swinunetr", 2),
-    ("landmarks", "unet", 2), ("reconstruction", "dncnn", 2),
+    ("landmarks", "unet", 2), ("reconstruction", "dncnn", 2), ("reconstruction", "redcnn", 2), ("reconstruction", "redcnn", 3),
 ]
 
 
