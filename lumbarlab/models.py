@@ -8,7 +8,7 @@
 | ``segmentation`` | ``unet``, ``segresnet``, ``swinunetr`` | logits (B, K, *spatial) |
 | ``landmarks`` | ``unet`` + 1×1 head (one heatmap per landmark; decode with :func:`decode_heatmaps`) | (B, K, *spatial) |
 | ``detection`` | ``retinanet`` (MONAI's RetinaNetDetector on a ResNet-FPN) | detector |
-| ``reconstruction`` | ``dncnn`` (residual denoiser, Zhang et al., IEEE TIP 2017), ``redcnn`` (residual encoder-decoder, Chen et al., IEEE TMI 2017) | image (B, C, *spatial) |
+| ``reconstruction`` | ``dncnn`` (residual denoiser, Zhang et al., IEEE TIP 2017), ``redcnn`` (residual encoder-decoder, Chen et al., IEEE TMI 2017), ``unet`` (image-to-image U-Net, the fastMRI baseline) | image (B, C, *spatial) |
 | ``registration`` | ``localnet`` (dense field), ``globalnet`` (affine) + :class:`RegistrationNet` warp | (warped, field) |
 
 Sizes ``tiny`` / ``small`` / ``base`` scale the widths so that CPU lessons stay fast.
@@ -28,7 +28,7 @@ from torch import nn
 
 from lumbarlab.errors import LumbarLabError
 
-__all__ = ["build_model", "describe", "ModelSummary", "MobileNetLike", "DnCNN", "REDCNN", "RegistrationNet", "ResNetFPN",
+__all__ = ["build_model", "describe", "ModelSummary", "MobileNetLike", "DnCNN", "REDCNN", "ResidualImageNet", "RegistrationNet", "ResNetFPN",
            "decode_heatmaps", "HeatmapNet", "EncoderClassifier", "unet_encoder", "TASKS"]
 
 TASKS = {
@@ -36,7 +36,7 @@ TASKS = {
     "segmentation": ("unet", "segresnet", "swinunetr"),
     "landmarks": ("unet",),
     "detection": ("retinanet",),
-    "reconstruction": ("dncnn", "redcnn"),
+    "reconstruction": ("dncnn", "redcnn", "unet"),
     "registration": ("localnet", "globalnet"),
 }
 _WIDTH = {"tiny": 8, "small": 16, "base": 32}
@@ -116,6 +116,18 @@ class REDCNN(nn.Module):
         h = self.decoder[2](act(self.decoder[1](act(h)))) + skip2
         # no ReLU at the end, unlike the paper's [0, 1] images: HU / 500 is negative in fat and air
         return self.decoder[4](act(self.decoder[3](act(h)))) + x
+
+
+class ResidualImageNet(nn.Module):
+    """``x + net(x)``: an image-to-image network that learns the correction to its input (here the aliasing of a
+    zero-filled MR image), so it starts from the input's quality instead of from noise."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.net(x)
 
 
 class RegistrationNet(nn.Module):
@@ -411,6 +423,8 @@ def build_model(task: str, arch: str | None = None, spatial_dims: int = 2, size:
     if task == "reconstruction":
         if arch == "redcnn":
             return REDCNN(spatial_dims, in_channels, width=2 * _WIDTH[size])
+        if arch == "unet":  # undersampling aliases the whole image: a U-Net sees all of it
+            return ResidualImageNet(_segmenter("unet", spatial_dims, size, in_channels, in_channels))
         return DnCNN(spatial_dims, in_channels, width=2 * _WIDTH[size], depth={"tiny": 5, "small": 8, "base": 12}[size])
     from monai.networks import nets
 

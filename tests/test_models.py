@@ -13,6 +13,7 @@ CASES = [
     ("classification", "mobilenet", 2), ("classification", "mobilenet", 3), ("segmentation", "unet", 2),
     ("segmentation", "unet", 3), ("segmentation", "segresnet", 2), ("segmentation", "swinunetr", 2),
     ("landmarks", "unet", 2), ("reconstruction", "dncnn", 2), ("reconstruction", "redcnn", 2), ("reconstruction", "redcnn", 3),
+    ("reconstruction", "unet", 2),
 ]
 
 

@@ -125,9 +125,10 @@ def zero_filled(kspace: np.ndarray, mask: np.ndarray | None = None) -> np.ndarra
 class UndersampledSlices(torch.utils.data.Dataset):
     """Training pairs for accelerated MRI from 2D slices: ``(zero-filled (1, H, W), fully sampled (1, H, W))``,
     each slice seen through ``coils`` coil maps and undersampled by a random Cartesian mask of ``acceleration``
-    (a new mask per item, reproducible from ``seed`` and the index: a network must not learn one mask's aliasing).
-    Both images are divided by the fully sampled slice's 99.5th percentile, so targets are about 0…1 whatever the
-    scanner's scale. ``masks`` lists the mask of item ``i`` for inspection.
+    (a new mask per item, reproducible from ``seed`` and the index: a network must not learn one mask's aliasing;
+    with several accelerations, item ``i`` takes ``acceleration[i % len]``). Both images are divided by the
+    zero-filled image's 99.5th percentile — what a scanner has before any reconstruction — so inputs are about 0…1
+    whatever the scanner's scale. :meth:`mask` gives the mask of item ``i``.
 
     Example:
         >>> data = UndersampledSlices(np.random.default_rng(0).random((3, 32, 40)), acceleration=4, coils=2)
@@ -136,22 +137,24 @@ class UndersampledSlices(torch.utils.data.Dataset):
         ((1, 32, 40), (1, 32, 40), True)
     """
 
-    def __init__(self, slices: np.ndarray, acceleration: int = 4, coils: int = 8, seed: int = 0):
+    def __init__(self, slices: np.ndarray, acceleration: int | tuple[int, ...] = 4, coils: int = 8, seed: int = 0):
         slices = np.asarray(slices, np.float32)
         if slices.ndim != 3 or len(slices) == 0:
             raise LumbarLabError(f"slices must be (N, H, W) with N ≥ 1, got shape {slices.shape}.")
-        self.slices, self.acceleration, self.seed = slices, int(acceleration), int(seed)
+        self.accelerations = tuple(int(a) for a in np.atleast_1d(acceleration))
+        self.slices, self.seed = slices, int(seed)
         self.maps = coil_sensitivities(slices.shape[1:], coils=coils, seed=seed)
 
     def __len__(self) -> int:
         return len(self.slices)
 
     def mask(self, i: int) -> np.ndarray:
-        return cartesian_mask(self.slices.shape[2], self.acceleration, seed=self.seed * 1_000_003 + i)
+        acceleration = self.accelerations[i % len(self.accelerations)]
+        return cartesian_mask(self.slices.shape[2], acceleration, seed=self.seed * 1_000_003 + i)
 
     def __getitem__(self, i: int):
         target = self.slices[i]
-        scale = max(float(np.percentile(target, 99.5)), 1e-6)
         blurred = zero_filled(to_kspace(target, self.maps), self.mask(i))
+        scale = max(float(np.percentile(blurred, 99.5)), 1e-6)
         return (torch.from_numpy(blurred / np.float32(scale))[None],
                 torch.from_numpy(np.ascontiguousarray(target / np.float32(scale)))[None])

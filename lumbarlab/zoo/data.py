@@ -8,6 +8,7 @@ validation set and the held-out test split of a recipe, and scoring a model on t
 | ``phantom_ct_spine`` | CT with varied pathology, dose and contrast, body-wide field | fresh, augmented 3D patches | whole volumes, sliding windows + label clean-up |
 | ``phantom_ct_centroids`` | the CT spine cases, 2 mm coarsened to the recipe's grid, with their vertebra centroids | fresh heatmap patches, augmented | whole volumes, sliding windows, heatmap peaks |
 | ``phantom_bone_density`` | CT crops round L1 with the phantom's true density class | all crops, as they are | the held-out crops: accuracy, κ, AUC, calibration |
+| ``phantom_mri_slices`` | sagittal T2 slices through 8 coils, Cartesian undersampling (4× and 8×) | zero-filled → fully sampled pairs, a new mask per item | the same at 4× and 8×: SSIM/PSNR of zero-filled and model |
 | ``phantom_ct_dose`` | low-dose CT with its noise-free image | crops of axial slices (¼, ½ or 1 dose) | the same patients at ¼, ½ and full dose, whole slices |
 
 Adding a dataset kind is adding a :class:`Builder` to :data:`BUILDERS`.
@@ -31,6 +32,7 @@ from lumbarlab.zoo.tasks import (
     evaluate_denoising,
     evaluate_density,
     evaluate_landmarks,
+    evaluate_mri_recon,
     evaluate_segmentation,
     evaluate_vertebra_volumes,
     evaluate_volumes,
@@ -212,6 +214,36 @@ def _density_evaluate(recipe: Recipe, model: torch.nn.Module, split) -> dict:
     return evaluate_density(model, split, _density_normalize)
 
 
+# -- accelerated MRI: sagittal T2 slices -------------------------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def _mri_slices(first_seed: int, count: int, shape: tuple[int, ...], spacing: float):
+    """The central sagittal planes (the middle third across the body, every second) of ``count`` phantom T2
+    volumes: (N, Y, Z) in the scanner's arbitrary units."""
+    import numpy as np
+
+    from lumbarlab.phantom import make_case
+
+    out = []
+    for k in range(count):
+        t2 = np.asarray(make_case(first_seed + k, shape=shape, spacing=spacing, modalities=("t2",)).t2.array, np.float32)
+        x = t2.shape[0]
+        out.append(t2[x // 3: 2 * x // 3: 2])
+    return np.concatenate(out)
+
+
+def _mri_recon_set(recipe: Recipe, split: tuple[int, int], seed: int):
+    from lumbarlab.datasets.mri_kspace import UndersampledSlices
+
+    return UndersampledSlices(_mri_slices(*split, tuple(recipe.image_size), float(recipe.spacing)), acceleration=(4, 8),
+                              seed=seed)
+
+
+def _mri_recon_evaluate(recipe: Recipe, model: torch.nn.Module, slices) -> dict:
+    if recipe.task != "reconstruction":
+        raise LumbarLabError(f"{recipe.name}: phantom_mri_slices has no test for task {recipe.task!r}.")
+    return evaluate_mri_recon(model, slices, seed=20_000 + recipe.seed)
+
+
 # -- low-dose CT with its noise-free image -----------------------------------------------------------------
 @functools.lru_cache(maxsize=4)
 def _ct_dose(first_seed: int, count: int, dose: float | None, shape: tuple[int, ...], spacing: tuple[float, ...]):
@@ -246,6 +278,9 @@ BUILDERS: dict[str, Builder] = {
                                     _ct_centroids_evaluate),
     "phantom_bone_density": Builder(lambda r: _density_set(r, r.train), lambda r: _density_set(r, r.val),
                                     lambda r: _density(*r.test, int(r.image_size), float(r.spacing)), _density_evaluate),
+    "phantom_mri_slices": Builder(lambda r: _mri_recon_set(r, r.train, r.seed),
+                                  lambda r: _mri_recon_set(r, r.val, 10_000 + r.seed),
+                                  lambda r: _mri_slices(*r.test, tuple(r.image_size), float(r.spacing)), _mri_recon_evaluate),
     "phantom_ct_dose": Builder(lambda r: _ct_dose_set(r, r.train, r.seed, r.augment),
                                lambda r: _ct_dose_set(r, r.val, 10_000 + r.seed, False), _ct_dose_test, _ct_dose_evaluate),
 }

@@ -125,6 +125,13 @@ RECIPES: dict[str, Recipe] = {
                modality="ct", spatial_dims=3, dataset="phantom_bone_density", image_size=24, spacing=2.0,
                train=(100_000, 400), val=(800_000, 50), test=(900_000, 100), epochs=30, batch_size=16, lr=2e-3,
                augment=False),
+        Recipe("mri-recon", "reconstruction", "unet", "tiny", 1, ("ssim_gain_4x", ">=", 0.05),
+               "2D MONAI U-Net (8–128 channels) that adds a correction to its input, the fastMRI baseline's idea: "
+               "zero-filled → fully sampled sagittal T2 "
+               "slices of the phantom seen through 8 coils, Cartesian undersampling at 4× (8 % calibration band) and "
+               "8× (4 %), a new random mask for every slice; mean squared error on the zero-filled image's scale.",
+               modality="t2", spatial_dims=2, dataset="phantom_mri_slices", image_size=(64, 96, 112), spacing=2.0,
+               train=(100_000, 80), val=(800_000, 4), test=(900_000, 8), epochs=30, batch_size=8, lr=2e-3),
         Recipe("ct-denoise", "reconstruction", "dncnn", "small", 1, ("psnr_gain_quarter", ">=", 5.0),
                "2D DnCNN (Zhang et al. 2017: 8 layers of 32 channels, predicts the noise and subtracts it) on axial "
                "slices of body-wide phantom CTs at 1.25 mm in-plane, trained on 64 × 64 crops at quarter, half and "

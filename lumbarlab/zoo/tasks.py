@@ -18,7 +18,7 @@ from lumbarlab.errors import LumbarLabError
 __all__ = ["TaskSpec", "TASKS", "loss_function", "selection_metric", "predict_landmarks", "DECODE_WINDOW",
            "evaluate_classification", "evaluate_segmentation", "evaluate_landmarks", "evaluate_volumes",
            "evaluate_vertebra_volumes", "evaluate_denoising",
-           "predict_centroids", "evaluate_centroids", "evaluate_density"]
+           "predict_centroids", "evaluate_centroids", "evaluate_density", "evaluate_mri_recon"]
 
 
 @dataclass(frozen=True)
@@ -320,3 +320,31 @@ def evaluate_density(model: torch.nn.Module, split, normalize) -> dict[str, floa
     return {"accuracy": metrics.accuracy(y, pred), "kappa": metrics.cohen_kappa(y, pred, weights="quadratic"),
             "auc_osteoporosis": metrics.roc_auc(osteoporosis, prob[:, 0]),
             "ece_osteoporosis": metrics.expected_calibration_error(osteoporosis, prob[:, 0])}
+
+
+@torch.inference_mode()
+def evaluate_mri_recon(model: torch.nn.Module, slices: np.ndarray, accelerations: tuple[int, ...] = (4, 8),
+                       coils: int = 8, seed: int = 0) -> dict[str, float]:
+    """Accelerated MRI on whole slices (N, H, W): per acceleration R, the mean SSIM and PSNR against the fully
+    sampled slice of the zero-filled image and of the model's output (both on the zero-filled image's scale,
+    :class:`lumbarlab.datasets.mri_kspace.UndersampledSlices`; data range 1), and the SSIM gain. Keys:
+    ``ssim_zero_filled_4x``, ``ssim_4x``, ``ssim_gain_4x``, ``psnr_zero_filled_4x``, ``psnr_4x``, and for 8×."""
+    from lumbarlab import metrics
+    from lumbarlab.datasets.mri_kspace import UndersampledSlices
+
+    out: dict[str, float] = {}
+    for r in accelerations:
+        data = UndersampledSlices(slices, acceleration=r, coils=coils, seed=seed)
+        scores: dict[str, list[float]] = {"ssim_zero_filled": [], "ssim": [], "psnr_zero_filled": [], "psnr": []}
+        for i in range(len(data)):
+            x, y = data[i]
+            pred = model(x[None])[0, 0].numpy()
+            x, y = x[0].numpy(), y[0].numpy()
+            scores["ssim_zero_filled"].append(metrics.ssim(y, x, data_range=1.0))
+            scores["ssim"].append(metrics.ssim(y, pred, data_range=1.0))
+            scores["psnr_zero_filled"].append(metrics.psnr(y, x, data_range=1.0))
+            scores["psnr"].append(metrics.psnr(y, pred, data_range=1.0))
+        for key, values in scores.items():
+            out[f"{key}_{r}x"] = float(np.mean(values))
+        out[f"ssim_gain_{r}x"] = out[f"ssim_{r}x"] - out[f"ssim_zero_filled_{r}x"]
+    return out
