@@ -258,6 +258,15 @@ def clean_vertebra_labels(labels: Volume, order: Sequence[int], min_volume_mm3: 
     return labels.with_array(keep_near_largest(out, labels.spacing, order))
 
 
+def _weighted_peak(heatmap: np.ndarray, peak: tuple[int, ...]) -> np.ndarray:
+    """The probability-weighted mean voxel index of the 3 × 3 × 3 neighbourhood of ``peak`` (sub-voxel)."""
+    box = tuple(slice(max(p - 1, 0), p + 2) for p in peak)
+    weights = heatmap[box]
+    idx = np.stack(np.meshgrid(*[np.arange(b.start, b.start + n) for b, n in zip(box, weights.shape, strict=True)],
+                               indexing="ij"), -1)
+    return (idx * weights[..., None]).sum(axis=(0, 1, 2)) / weights.sum()
+
+
 def heatmap_centroids(probabilities: np.ndarray, grid: Volume, values: Sequence[int],
                       threshold: float = 0.3) -> dict[int, np.ndarray]:
     """Vertebra centroids (world mm) from a localisation network's heatmaps: per channel, the voxel of highest
@@ -281,12 +290,7 @@ def heatmap_centroids(probabilities: np.ndarray, grid: Volume, values: Sequence[
         peak = np.unravel_index(int(np.argmax(channel)), channel.shape)
         if channel[peak] < threshold:
             continue
-        box = tuple(slice(max(p - 1, 0), p + 2) for p in peak)
-        weights = channel[box]
-        idx = np.stack(np.meshgrid(*[np.arange(b.start, b.start + n) for b, n in zip(box, weights.shape, strict=True)],
-                                   indexing="ij"), -1)
-        centre = (idx * weights[..., None]).sum(axis=(0, 1, 2)) / weights.sum()
-        out[int(value)] = grid.index_to_world(centre)
+        out[int(value)] = grid.index_to_world(_weighted_peak(channel, peak))
     return out
 
 
@@ -337,9 +341,6 @@ def chain_centroids(probabilities: np.ndarray, grid: Volume, values: Sequence[in
         ch = offset + i
         if not 0 <= ch < c:
             continue
-        box = tuple(slice(max(p - 1, 0), p + 2) for p in idx)
-        weights = best[box]  # the map that peaks here (a misnamed channel's tail would pull the centre away)
-        grid_idx = np.stack(np.meshgrid(*[np.arange(b.start, b.start + m) for b, m in zip(box, weights.shape, strict=True)],
-                                        indexing="ij"), -1)
-        out[int(values[ch])] = grid.index_to_world((grid_idx * weights[..., None]).sum(axis=(0, 1, 2)) / weights.sum())
+        # refined on the map that peaks here (a misnamed channel's tail would pull the centre away)
+        out[int(values[ch])] = grid.index_to_world(_weighted_peak(best, tuple(idx)))
     return out

@@ -28,6 +28,7 @@ def test_identification_rate_follows_verse():
     off = {20: (0, 0, 119.0), 21: (0, 0, 70.0 - 20.5), 22: (0, 0, 40.0), 23: (0, 0, 10.0)}
     # 19 mm off: found; 20.5 mm off (and nearer L3's centre than its own): missed
     assert metrics.identification_rate(off, TRUTH) == 0.75
+    assert metrics.identified(off, TRUTH) == {20: True, 21: False, 22: True, 23: True}
     shifted = {v: (x, y, z - 16.0) for v, (x, y, z) in TRUTH.items()}  # within 20 mm, but closer to the next
     assert metrics.identification_rate(shifted, TRUTH) == 0.25  # only L4 (no vertebra below it here) stays nearest
     assert metrics.identification_rate({20: TRUTH[20]}, TRUTH) == 0.25  # the unpredicted three are misses

@@ -36,6 +36,7 @@ from lumbarlab.metrics.detection import (
 from lumbarlab.metrics.grading import cohen_kappa, smape
 from lumbarlab.metrics.landmarks import (
     identification_rate,
+    identified,
     localisation_errors,
     mean_radial_error,
     radial_errors,
@@ -58,6 +59,6 @@ __all__ = [
     "average_precision", "dice", "iou", "mean_dice", "mean_iou", "surface_distances", "hausdorff95",
     "mean_surface_distance", "box_iou", "match_detections", "Match", "detection_average_precision",
     "mean_average_precision", "COCO_IOU_THRESHOLDS", "radial_errors", "mean_radial_error",
-    "success_detection_rate", "identification_rate", "localisation_errors", "cohen_kappa", "smape", "psnr", "ssim", "snr", "cnr", "bootstrap_ci", "Interval",
+    "success_detection_rate", "identification_rate", "identified", "localisation_errors", "cohen_kappa", "smape", "psnr", "ssim", "snr", "cnr", "bootstrap_ci", "Interval",
     "reliability_curve", "expected_calibration_error",
 ]

@@ -16,7 +16,7 @@ from lumbarlab.errors import LumbarLabError
 from lumbarlab.metrics._common import as_array, check_finite, check_same_shape
 
 __all__ = ["radial_errors", "mean_radial_error", "success_detection_rate", "identification_rate",
-           "localisation_errors"]
+           "identified", "localisation_errors"]
 
 
 def radial_errors(pred, true, spacing: float | Sequence[float] = 1.0) -> np.ndarray:
@@ -61,15 +61,28 @@ def identification_rate(pred: Mapping[int, Sequence[float]], true: Mapping[int, 
     """
     if not true:
         raise LumbarLabError("identification_rate needs at least one true centroid.")
+    found = identified(pred, true, max_mm)
+    return sum(found.values()) / len(found)
+
+
+def identified(pred: Mapping[int, Sequence[float]], true: Mapping[int, Sequence[float]],
+               max_mm: float = 20.0) -> dict[int, bool]:
+    """Per true vertebra, whether it is identified by :func:`identification_rate`'s rule (VerSe).
+
+    Example:
+        >>> identified({20: (0, 0, 98), 21: (0, 0, 42)}, {20: (0, 0, 100), 21: (0, 0, 70), 22: (0, 0, 40)})
+        {20: True, 21: False, 22: False}
+    """
     labels = list(true)
     centres = np.array([np.asarray(true[v], float) for v in labels])
-    hits = 0
+    out = {}
     for k, v in enumerate(labels):
         if v not in pred:
+            out[v] = False
             continue
         d = np.linalg.norm(centres - np.asarray(pred[v], float), axis=1)
-        hits += int(d[k] <= max_mm and int(np.argmin(d)) == k)
-    return hits / len(labels)
+        out[v] = bool(d[k] <= max_mm and int(np.argmin(d)) == k)
+    return out
 
 
 def localisation_errors(pred: Mapping[int, Sequence[float]], true: Mapping[int, Sequence[float]]) -> dict[int, float]:

@@ -292,8 +292,8 @@ def evaluate_centroids(model: torch.nn.Module, cases, values: tuple[int, ...], r
         image = np.asarray(normalize(np.asarray(case.image.array, np.float32)), np.float32)
         found, _ = predict_centroids(model, image, case.image, values, roi)
         truth = {v: c for v, c in case.centroids.items() if v in values}
-        for v in truth:
-            hits[v].append(int(metrics.identification_rate({v: found[v]} if v in found else {}, truth) * len(truth)))
+        for v, hit in metrics.identified(found, truth).items():
+            hits[v].append(int(hit))
         errors += list(metrics.localisation_errors(found, truth).values())
         missed += sum(v not in found for v in truth)
         extra += sum(v not in truth for v in found)
