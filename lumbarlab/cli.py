@@ -206,6 +206,20 @@ def _cmd_measure(args: argparse.Namespace) -> int:
 
 
 def _cmd_segment(args: argparse.Namespace) -> int:
+    from lumbarlab.zoo import resolve
+
+    if resolve(args.model).modality in ("t1", "t2"):
+        from lumbarlab.segment_mri import segment_mri_file
+
+        result = segment_mri_file(args.input, args.out, model=args.model, report_path=args.report,
+                                  device=args.device, convention=args.labels)
+        rep = result.report
+        print(f"{args.out}: {', '.join(rep['structures_found']) or 'nothing found'} in {rep['label_convention']} "
+              f"values ({rep['seconds']} s)" + (f"; report: {args.report}" if args.report else ""))
+        return 0
+    if args.labels == "spider":
+        raise LumbarLabError("--labels spider is for MRI models (SPIDER is an MRI dataset); a CT model writes VerSe "
+                             "values.")
     from lumbarlab.segment import segment_file
 
     result = segment_file(args.input, args.out, model=args.model, report_path=args.report, device=args.device,
@@ -219,6 +233,16 @@ def _cmd_segment(args: argparse.Namespace) -> int:
             hu = f", {v['trabecular_hu']:.0f} HU ({v['bone_density']})" if "trabecular_hu" in v else ""
             grade = f"Genant {v['genant_grade']} (height loss {v['height_loss_percent']:.0f} %)" if "genant_grade" in v else ""
             print(f"  {level}: {grade}{hu}")
+    return 0
+
+
+def _cmd_grade(args: argparse.Namespace) -> int:
+    from lumbarlab.grade_mri import format_grades, grade_mri_file
+
+    report = grade_mri_file(args.input, args.report, device=args.device)
+    print(format_grades(report))
+    missing = f"; not in view: {', '.join(report['discs_missing'])}" if report["discs_missing"] else ""
+    print(f"({report['seconds']} s{missing}" + (f"; report: {args.report})" if args.report else ")"))
     return 0
 
 
@@ -317,15 +341,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ct", help="CT on the same grid as --mask, for trabecular HU")
     p.set_defaults(func=_cmd_measure)
 
-    p = sub.add_parser("segment", help="segment the vertebrae of a CT (NIfTI, MHA, NRRD or a DICOM folder) with a "
-                       "zoo model; labels on the input's grid in VerSe values")
-    p.add_argument("input", help="CT file or DICOM series folder, any orientation and spacing")
+    p = sub.add_parser("segment", help="segment the vertebrae of a CT, or the vertebrae, discs and canal of a "
+                       "sagittal T2 MRI (--model mri-spine), with a zoo model; labels on the input's grid")
+    p.add_argument("input", help="CT or sagittal MRI: NIfTI, MHA (SPIDER), NRRD or a DICOM series folder; any "
+                                 "orientation and spacing")
     p.add_argument("--out", required=True, help="label map to write, e.g. labels.nii.gz (.nii, .mha, .nrrd)")
-    p.add_argument("--model", default="ct-vertebrae", help="zoo model (default: ct-vertebrae)")
+    p.add_argument("--model", default="ct-vertebrae", help="zoo model: ct-vertebrae (default) or mri-spine")
+    p.add_argument("--labels", choices=["auto", "verse", "spider"], default="auto",
+                   help="label values written: verse (lumbarlab: L1-L5 20-24, discs 119-124, canal 200) or spider "
+                        "(L5 = 1 upwards, discs 201 upwards, canal 100); auto: spider for an MRI named as SPIDER "
+                        "names its images (12_t2.mha), verse otherwise")
     p.add_argument("--report", help="also write a JSON report: per-level heights, Genant grade, trabecular HU")
     p.add_argument("--device", help="cpu, cuda, cuda:1 … (default: a GPU when there is one)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_segment)
+
+    p = sub.add_parser("grade", help="grade every disc of a sagittal T2 MRI: Pfirrmann, herniation and canal "
+                       "stenosis with probabilities (mri-spine finds the discs, mri-discs grades them)")
+    p.add_argument("input", help="sagittal T2: SPIDER .mha, NIfTI, NRRD or a DICOM series folder")
+    p.add_argument("--report", help="also write the grades as JSON, e.g. grades.json")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 … (default: a GPU when there is one)")
+    p.set_defaults(func=_cmd_grade)
 
     p = sub.add_parser("phantom", help="write phantom cases in VerSe / SPIDER / BUU-style layouts")
     p.add_argument("--out", required=True, help="output folder")

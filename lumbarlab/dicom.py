@@ -34,7 +34,7 @@ from lumbarlab.volume import Volume
 __all__ = ["read_dicom", "read_dicom_bytes", "read_dicom_series", "read_dicom_image", "read_dicom_files", "scan_dicom",
            "split_stacks", "slice_plane", "DicomSeries", "write_dicom_series", "deidentify", "BASIC_PROFILE_REMOVE",
            "BASIC_PROFILE_UIDS", "dataset_to_volume", "modality_values", "voi_display", "projection_spacing",
-           "stored_range", "PROJECTION_MODALITIES"]
+           "stored_range", "PROJECTION_MODALITIES", "series_meta"]
 
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
 
@@ -365,6 +365,7 @@ def _multiframe(ds, path: Path | str) -> Volume:
     spacing = tuple(float(v) for v in group(per_frame[0], "PixelMeasuresSequence").PixelSpacing)
     positions = [np.array([float(v) for v in group(f, "PlanePositionSequence").ImagePositionPatient]) for f in per_frame]
     vol = _volume(list(arr), positions, orientation, spacing, str(path))
+    vol.meta.update(series_meta(ds))
     vol.meta.update(meta, modality=str(getattr(ds, "Modality", "") or ""), projection=False, patient_geometry=True,
                     spacing_known=True, spacing_source="PixelSpacing")
     return vol
@@ -402,7 +403,7 @@ def read_dicom_files(paths: list[Path], where: str = "") -> Volume:
     where = where or (str(Path(paths[0]).parent) if paths else "")
     if not paths:
         raise LumbarLabError(f"{where}: no DICOM slices given.")
-    slices, positions, orientation, spacing, shape = [], [], None, None, None
+    slices, positions, orientation, spacing, shape, first = [], [], None, None, None, None
     for path in paths:
         path = Path(path)
         ds = _read(path)
@@ -418,7 +419,36 @@ def read_dicom_files(paths: list[Path], where: str = "") -> Volume:
             raise LumbarLabError(f"{path}: {pixels.shape} pixels where the series has {shape}.")
         slices.append(pixels)
         positions.append(pos)
-    return _volume(slices, positions, orientation, spacing, where)
+        first = ds if first is None else first
+    vol = _volume(slices, positions, orientation, spacing, where)
+    vol.meta.update(series_meta(first))
+    return vol
+
+
+def series_meta(ds) -> dict:
+    """What a series says about its acquisition, for the checks a model makes before it reads an image:
+    ``modality`` (CT, MR, …), ``series_description``, and for MR ``echo_time_ms`` and ``repetition_time_ms``
+    (what makes an image T1- or T2-weighted) — each only when the file holds it.
+
+    Example:
+        >>> from pydicom.dataset import Dataset
+        >>> ds = Dataset(); ds.Modality, ds.SeriesDescription, ds.EchoTime = "MR", "SAG T2 TSE", 96
+        >>> series_meta(ds)
+        {'modality': 'MR', 'series_description': 'SAG T2 TSE', 'echo_time_ms': 96.0}
+    """
+    out: dict = {}
+    for key, name, kind in (("modality", "Modality", str), ("series_description", "SeriesDescription", str),
+                            ("echo_time_ms", "EchoTime", float), ("repetition_time_ms", "RepetitionTime", float)):
+        value = getattr(ds, name, None)
+        if value in (None, ""):
+            continue
+        try:
+            out[key] = kind(value).strip() if kind is str else kind(value)
+        except (TypeError, ValueError):  # a malformed value says nothing
+            continue
+    if "modality" in out:
+        out["modality"] = out["modality"].upper()
+    return out
 
 
 def read_dicom(path: str | os.PathLike) -> Volume:

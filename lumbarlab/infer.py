@@ -26,7 +26,7 @@ import torch
 from lumbarlab.errors import LumbarLabError
 from lumbarlab.volume import Volume
 
-__all__ = ["Predictor", "window_count"]
+__all__ = ["Predictor", "window_count", "predict_slicewise"]
 
 Output = Literal["logits", "probabilities", "labels"]
 
@@ -209,3 +209,25 @@ def window_count(shape: tuple[int, ...], roi: tuple[int, ...], overlap: float = 
         stride = max(int(r * (1.0 - overlap)), 1)
         total *= 1 if d <= r else math.ceil((d - r) / stride) + 1
     return total
+
+
+def predict_slicewise(predictor: Predictor, stack: np.ndarray, context: int = 1) -> np.ndarray:
+    """Run a 2D ``predictor`` (of ``2·context + 1`` input channels) over every slice of ``stack`` (slices along
+    axis 0, e.g. the slabs of a sagittal MRI), each slice with its ``context`` neighbours on either side as
+    channels (the first and last slice repeated at the ends): the predictor's output per slice, stacked —
+    (X, Y, Z) labels, or (C, X, Y, Z) logits or probabilities.
+
+    Example:
+        >>> net = torch.nn.Conv2d(3, 2, 1)
+        >>> predict_slicewise(Predictor(net, 2, in_channels=3, output="probabilities"), np.zeros((5, 16, 16))).shape
+        (2, 5, 16, 16)
+    """
+    stack = np.asarray(stack, np.float32)
+    if stack.ndim != 3:
+        raise LumbarLabError(f"predict_slicewise takes a stack of 2D slices (X, Y, Z), got shape {stack.shape}.")
+    if predictor.in_channels != 2 * context + 1:
+        raise LumbarLabError(f"the model takes {predictor.in_channels} channels; context={context} gives "
+                             f"{2 * context + 1}.")
+    idx = np.clip(np.arange(stack.shape[0])[:, None] + np.arange(-context, context + 1)[None], 0, stack.shape[0] - 1)
+    out = np.asarray(predictor(stack[idx]))  # (X, C, Y, Z) channels = neighbours
+    return out if out.ndim == 3 else np.moveaxis(out, 1, 0)

@@ -36,7 +36,7 @@ from lumbarlab.errors import LumbarLabError
 from lumbarlab.volume import Volume
 
 __all__ = ["SegmentResult", "check_ct", "model_grid", "to_model_grid", "body_box", "predict_in_body", "labels_to_grid",
-           "segment_volume", "segment_file"]
+           "segment_volume", "segment_file", "write_result"]
 
 #: Below this many voxels along an axis the input is a picture or a thin slab, not a CT volume.
 MIN_SLICES = 8
@@ -325,7 +325,7 @@ def segment_file(input_path: str | os.PathLike, out: str | os.PathLike, model: s
     Both are written to temporary files and renamed at the end: a failure leaves nothing half-written and
     nothing older replaced.
     """
-    from lumbarlab.io import atomic_path, read_image, write_image
+    from lumbarlab.io import read_image
 
     out = Path(out)
     if out.exists() and out.is_dir():
@@ -333,11 +333,18 @@ def segment_file(input_path: str | os.PathLike, out: str | os.PathLike, model: s
     ct = read_image(input_path)
     result = segment_volume(ct, model, device=device, progress=progress, folder=folder)
     result.report["input"] = str(input_path)
+    write_result(result, out, report_path)
+    return result
+
+
+def write_result(result: SegmentResult, out: str | os.PathLike, report_path: str | os.PathLike | None = None) -> None:
+    """Write ``result``'s labels to ``out`` (format from the suffix) and, when asked, its report as JSON; each to a
+    temporary file renamed into place, the report only once the labels are written."""
+    from lumbarlab.io import atomic_path, write_image
+
     if report_path is None:
         write_image(result.labels, out)
-        return result
-    report_path = Path(report_path)
-    with atomic_path(report_path) as tmp:
+        return
+    with atomic_path(Path(report_path)) as tmp:
         tmp.write_text(json.dumps(result.report, indent=2) + "\n")
-        write_image(result.labels, out)  # the report is renamed into place only once the labels are written
-    return result
+        write_image(result.labels, out)

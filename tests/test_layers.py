@@ -20,7 +20,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("datasets", ("lumbarlab.datasets",)),
     ("learning", ("lumbarlab.models", "lumbarlab.losses", "lumbarlab.train", "lumbarlab.infer", "lumbarlab.postprocess", "lumbarlab.denoise",
                   "lumbarlab.explain", "lumbarlab.register")),
-    ("top", ("lumbarlab.zoo", "lumbarlab.widgets", "lumbarlab.cli", "lumbarlab.segment", "lumbarlab.curriculum",
+    ("top", ("lumbarlab.zoo", "lumbarlab.widgets", "lumbarlab.cli", "lumbarlab.segment", "lumbarlab.segment_mri",
+             "lumbarlab.grade_mri", "lumbarlab.curriculum",
              "lumbarlab.viz", "lumbarlab.lesson", "lumbarlab.__main__")),
 ]
 

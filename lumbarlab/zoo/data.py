@@ -9,6 +9,8 @@ validation set and the held-out test split of a recipe, and scoring a model on t
 | ``phantom_ct_centroids`` | the CT spine cases, 2 mm coarsened to the recipe's grid, with their vertebra centroids | fresh heatmap patches, augmented | whole volumes, sliding windows, heatmap peaks |
 | ``phantom_bone_density`` | CT crops round L1 with the phantom's true density class | all crops, as they are | the held-out crops: accuracy, κ, AUC, calibration |
 | ``phantom_mri_slices`` | sagittal T2 slices through 8 coils, Cartesian undersampling (4× and 8×) | zero-filled → fully sampled pairs, a new mask per item | the same at 4× and 8×: SSIM/PSNR of zero-filled and model |
+| ``phantom_mri_spine`` | sagittal T2 stacks of varied spines (4 mm slabs) | slabs with their neighbours, augmented crops | whole stacks slab by slab + clean-up: Dice per structure |
+| ``phantom_mri_discs`` | per-disc crops of those stacks in the disc's frame, with Pfirrmann, herniation, stenosis | crops jittered in centre, angle, scale and contrast | crops from the true frames: κ, AUC, RSNA log loss |
 | ``phantom_ct_dose`` | low-dose CT with its noise-free image | crops of axial slices (¼, ½ or 1 dose) | the same patients at ¼, ½ and full dose, whole slices |
 
 Adding a dataset kind is adding a :class:`Builder` to :data:`BUILDERS`.
@@ -31,8 +33,10 @@ from lumbarlab.zoo.tasks import (
     evaluate_classification,
     evaluate_denoising,
     evaluate_density,
+    evaluate_grading,
     evaluate_landmarks,
     evaluate_mri_recon,
+    evaluate_mri_spine,
     evaluate_segmentation,
     evaluate_vertebra_volumes,
     evaluate_volumes,
@@ -244,6 +248,50 @@ def _mri_recon_evaluate(recipe: Recipe, model: torch.nn.Module, slices) -> dict:
     return evaluate_mri_recon(model, slices, seed=20_000 + recipe.seed)
 
 
+# -- MRI spine: sagittal T2 stacks of varied spines ------------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def _mri_spine(first_seed: int, count: int, shape: tuple[int, ...], spacing: float, randomise: bool = True):
+    """Training and validation stacks include random tissue contrasts; the test split has the phantom's T2
+    contrast only (random contrasts train robustness; a scanner never makes them)."""
+    from lumbarlab.datasets.mri_spine import phantom_mri_spine
+
+    return tuple(phantom_mri_spine(count, first_seed, shape, spacing, randomise=randomise))
+
+
+def _mri_spine_set(recipe: Recipe, split: tuple[int, int], augment: bool):
+    from lumbarlab.datasets.mri_spine import SagittalSlabDataset, mri_augment
+
+    pairs = list(_mri_spine(*split, tuple(recipe.image_size), float(recipe.spacing)))
+    aug = mri_augment(recipe.seed, tuple(recipe.patch)) if augment else None
+    return SagittalSlabDataset(pairs, tuple(recipe.classes), context=(recipe.in_channels - 1) // 2, augment=aug)
+
+
+def _mri_spine_evaluate(recipe: Recipe, model: torch.nn.Module, pairs) -> dict:
+    if recipe.task != "segmentation":
+        raise LumbarLabError(f"{recipe.name}: phantom_mri_spine has no test for task {recipe.task!r}.")
+    return evaluate_mri_spine(model, pairs, tuple(recipe.classes), tuple(recipe.patch), recipe.in_channels)
+
+
+# -- MRI disc grading: per-disc crops -------------------------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def _disc_stacks(first_seed: int, count: int, shape: tuple[int, ...], spacing: float):
+    from lumbarlab.datasets.mri_discs import phantom_disc_stacks
+
+    return tuple(phantom_disc_stacks(count, first_seed, shape, spacing))
+
+
+def _disc_set(recipe: Recipe, split: tuple[int, int], jitter: bool, seed: int):
+    from lumbarlab.datasets.mri_discs import DiscCropDataset
+
+    return DiscCropDataset(list(_disc_stacks(*split, tuple(recipe.image_size), float(recipe.spacing))), jitter, seed)
+
+
+def _disc_evaluate(recipe: Recipe, model: torch.nn.Module, stacks) -> dict:
+    if recipe.task != "grading":
+        raise LumbarLabError(f"{recipe.name}: phantom_mri_discs has no test for task {recipe.task!r}.")
+    return evaluate_grading(model, stacks)
+
+
 # -- low-dose CT with its noise-free image -----------------------------------------------------------------
 @functools.lru_cache(maxsize=4)
 def _ct_dose(first_seed: int, count: int, dose: float | None, shape: tuple[int, ...], spacing: tuple[float, ...]):
@@ -281,6 +329,13 @@ BUILDERS: dict[str, Builder] = {
     "phantom_mri_slices": Builder(lambda r: _mri_recon_set(r, r.train, r.seed),
                                   lambda r: _mri_recon_set(r, r.val, 10_000 + r.seed),
                                   lambda r: _mri_slices(*r.test, tuple(r.image_size), float(r.spacing)), _mri_recon_evaluate),
+    "phantom_mri_spine": Builder(lambda r: _mri_spine_set(r, r.train, r.augment),
+                                 lambda r: _mri_spine_set(r, r.val, False),
+                                 lambda r: list(_mri_spine(*r.test, tuple(r.image_size), float(r.spacing), False)),
+                                 _mri_spine_evaluate),
+    "phantom_mri_discs": Builder(lambda r: _disc_set(r, r.train, r.augment, r.seed),
+                                 lambda r: _disc_set(r, r.val, False, r.seed),
+                                 lambda r: _disc_stacks(*r.test, tuple(r.image_size), float(r.spacing)), _disc_evaluate),
     "phantom_ct_dose": Builder(lambda r: _ct_dose_set(r, r.train, r.seed, r.augment),
                                lambda r: _ct_dose_set(r, r.val, 10_000 + r.seed, False), _ct_dose_test, _ct_dose_evaluate),
 }

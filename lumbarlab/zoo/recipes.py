@@ -29,8 +29,8 @@ class Recipe:
 
     Attributes:
         name: zoo name (also the checkpoint's file stem).
-        task: ``classification``, ``segmentation``, ``landmarks``, ``centroids`` (3D heatmaps) or
-            ``reconstruction`` (:data:`lumbarlab.zoo.tasks.TASKS`).
+        task: ``classification``, ``segmentation``, ``landmarks``, ``centroids`` (3D heatmaps),
+            ``reconstruction`` or ``grading`` (several classification heads; :data:`lumbarlab.zoo.tasks.TASKS`).
         arch, size, out_channels: passed to :func:`lumbarlab.models.build_model`.
         modality: ``xray``, ``ct``, ``t1`` or ``t2``; spatial_dims: 2 or 3.
         dataset: the builder of its splits in :data:`lumbarlab.zoo.data.BUILDERS`.
@@ -52,6 +52,7 @@ class Recipe:
         floor: (metric, ``">="`` or ``"<="``, value) the test split must meet.
         seed: torch seed of weights init, shuffling and augmentation.
         heatmap_weight: landmarks only — weight of the DSNT loss's heatmap term (:mod:`lumbarlab.losses`).
+        in_channels: input channels; a slice-wise model of thick slabs sees each slab with its neighbours (3).
     """
 
     name: str
@@ -80,6 +81,7 @@ class Recipe:
     classes: tuple[int, ...] = ()
     per_volume: int = 4
     flips: tuple[int, ...] = ()
+    in_channels: int = 1
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -132,6 +134,28 @@ RECIPES: dict[str, Recipe] = {
                "8× (4 %), a new random mask for every slice; mean squared error on the zero-filled image's scale.",
                modality="t2", spatial_dims=2, dataset="phantom_mri_slices", image_size=(64, 96, 112), spacing=2.0,
                train=(100_000, 80), val=(800_000, 4), test=(900_000, 8), epochs=30, batch_size=8, lr=2e-3),
+        Recipe("mri-spine", "segmentation", "unet", "tiny", 15, ("mean_dice", ">=", 0.90),
+               "2D MONAI UNet (8–128 channels) slice by slice on sagittal T2 stacks of 4 mm slabs at 1.25 mm in-plane, "
+               "each slab with its two neighbours as channels: background, T12, L1–L5, sacrum (VerSe 19–24, 26), the "
+               "discs T12/L1 … L5/S1 (119–124) and the canal (200), then the vertebra clean-up of "
+               "lumbarlab.postprocess on the stack. Trained on phantom spines with every Pfirrmann grade, herniations, "
+               "stenosis, slips and random tissue contrasts, augmented (rotation, scale, bias field, gamma, noise, "
+               "blur, 160 × 176 crops) for scanners other than the phantom's. Scored on test stacks with the "
+               "phantom's T2 contrast (random contrasts are for training only).",
+               modality="t2", spatial_dims=2, dataset="phantom_mri_spine",
+               classes=(19, 20, 21, 22, 23, 24, 26, 119, 120, 121, 122, 123, 124, 200), image_size=(96, 176, 192),
+               spacing=1.25, patch=(160, 176), train=(100_000, 60), val=(800_000, 4), test=(900_000, 8), epochs=24,
+               batch_size=8, lr=2e-3, in_channels=3),
+        Recipe("mri-discs", "grading", "resnet", "small", 10, ("pfirrmann_kappa", ">=", 0.85),
+               "2D MONAI ResNet (16–128 channels) on an 80 mm crop round each disc of a sagittal T2 stack and the canal "
+               "behind it, turned so that the disc lies flat, from its mid-sagittal slab and the two beside it: three heads — Pfirrmann I–V "
+               "(Pfirrmann et al. 2001), a posterior herniation (≥ 2 mm), and central canal stenosis in RSNA 2024's "
+               "grades (normal/mild, moderate, severe: the canal's AP diameter at the disc ≥ 13, 10–13, < 10 mm, "
+               "Verbiest) — trained with the sum of their cross-entropies (stenosis weighted 1/2/4 as RSNA scores). "
+               "Crops are jittered (±3 mm, ±8°, ±8 % scale, gain, gamma, noise) as a predicted mask would place them.",
+               modality="t2", spatial_dims=2, dataset="phantom_mri_discs", image_size=(96, 176, 192), spacing=1.25,
+               train=(100_000, 300), val=(800_000, 20), test=(900_000, 40), epochs=30, batch_size=32, lr=2e-3,
+               in_channels=3),
         Recipe("ct-denoise", "reconstruction", "dncnn", "small", 1, ("psnr_gain_quarter", ">=", 5.0),
                "2D DnCNN (Zhang et al. 2017: 8 layers of 32 channels, predicts the noise and subtracts it) on axial "
                "slices of body-wide phantom CTs at 1.25 mm in-plane, trained on 64 × 64 crops at quarter, half and "

@@ -103,9 +103,9 @@ def build(recipe: Recipe) -> torch.nn.Module:
     loss starts near its converged scale instead of at 0.5 on millions of empty voxels."""
     from lumbarlab.models import build_model
 
-    task = "landmarks" if recipe.task == "centroids" else recipe.task
+    task = {"centroids": "landmarks", "grading": "classification"}.get(recipe.task, recipe.task)
     model = build_model(task, recipe.arch, spatial_dims=recipe.spatial_dims, size=recipe.size,
-                        out_channels=recipe.out_channels)
+                        in_channels=recipe.in_channels, out_channels=recipe.out_channels)
     if recipe.task == "centroids":
         torch.nn.init.constant_(model.head.bias, -4.6)  # sigmoid(−4.6) ≈ 0.01
     return model

@@ -18,7 +18,8 @@ from lumbarlab.errors import LumbarLabError
 __all__ = ["TaskSpec", "TASKS", "loss_function", "selection_metric", "predict_landmarks", "DECODE_WINDOW",
            "evaluate_classification", "evaluate_segmentation", "evaluate_landmarks", "evaluate_volumes",
            "evaluate_vertebra_volumes", "evaluate_denoising",
-           "predict_centroids", "evaluate_centroids", "evaluate_density", "evaluate_mri_recon"]
+           "predict_centroids", "evaluate_centroids", "evaluate_density", "evaluate_mri_recon", "segment_sagittal_stack",
+           "evaluate_mri_spine", "grading_loss", "split_heads", "evaluate_grading"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ TASKS: dict[str, TaskSpec] = {
     "landmarks": TaskSpec("logits"),
     "reconstruction": TaskSpec("image"),
     "centroids": TaskSpec("logits"),
+    "grading": TaskSpec("logits"),
 }
 
 
@@ -58,6 +60,8 @@ def loss_function(task: str, heatmap_weight: float = 1.0, batch_dice: bool = Fal
         from lumbarlab.losses import heatmap_focal_loss
 
         return heatmap_focal_loss
+    if task == "grading":
+        return grading_loss
     if task != "landmarks":
         raise LumbarLabError(f"no zoo task {task!r}; choose from {', '.join(TASKS)}.")
     from lumbarlab.losses import landmark_loss
@@ -224,6 +228,122 @@ def evaluate_vertebra_volumes(model: torch.nn.Module, volumes, roi: tuple[int, .
             "raw_mean_dice": float(np.mean([np.mean(v) for v in raw.values() if v])),
             "id_rate": hits / max(total, 1),
             **{f"dice_class{c}": v for c, v in per_class.items()}}
+
+
+def segment_sagittal_stack(predictor, stack: np.ndarray, grid, n_vertebrae: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    """A sagittal MRI stack (slabs along axis 0, normalised) → (class map after the vertebra clean-up, class
+    probabilities (C, X, Y, Z)): the 2.5D ``predictor`` slab by slab (:func:`lumbarlab.infer.predict_slicewise`),
+    then :func:`lumbarlab.postprocess.clean_vertebra_labels` in 3D on ``grid`` (the stack's geometry), with
+    classes 1 … ``n_vertebrae`` the vertebrae from head to feet; disc and canal classes are kept as predicted."""
+    from lumbarlab.infer import predict_slicewise
+    from lumbarlab.postprocess import clean_vertebra_labels
+
+    context = (predictor.in_channels - 1) // 2
+    prob = predict_slicewise(predictor, stack, context)
+    raw = prob.argmax(0).astype(np.uint8)
+    clean = clean_vertebra_labels(grid.with_array(raw), tuple(range(1, n_vertebrae + 1)),
+                                  min_volume_mm3=500.0).array
+    return clean, prob
+
+
+def evaluate_mri_spine(model: torch.nn.Module, pairs, classes: tuple[int, ...], roi: tuple[int, ...],
+                       in_channels: int = 3) -> dict[str, float]:
+    """Vertebrae, discs and canal on whole sagittal stacks, as ``lumbarlab segment --model mri-spine`` runs them
+    (:func:`segment_sagittal_stack`, sliding windows of ``roi``). Dice per structure on each stack, averaged over
+    the stacks that hold it; ``mean_dice`` over all structures, ``dice_vertebrae``, ``dice_discs``,
+    ``dice_canal`` over the groups SPIDER reports (van der Graaf et al. 2024), ``raw_mean_dice`` before the
+    clean-up, and ``id_rate`` (a true vertebra or disc whose predicted label's centroid lies within 20 mm of the
+    true one, VerSe's rule)."""
+    from lumbarlab import metrics
+    from lumbarlab.datasets.mri import normalize_mri
+    from lumbarlab.datasets.mri_spine import to_classes
+    from lumbarlab.infer import Predictor
+    from lumbarlab.labels import CANAL_LABEL, DISC_LABEL
+
+    predictor = Predictor(model, spatial_dims=2, in_channels=in_channels, output="probabilities",
+                          roi_size=tuple(roi), device="cpu")
+    n_vert = sum(1 for c in classes if c < 100)
+    order = tuple(range(1, len(classes) + 1))
+    dice: dict[int, list[float]] = {c: [] for c in order}
+    raw: dict[int, list[float]] = {c: [] for c in order}
+    hits = total = 0
+    for pair in pairs:
+        grid = pair.labels
+        clean, prob = segment_sagittal_stack(predictor, normalize_mri(pair.image.array), grid, n_vert)
+        pred = prob.argmax(0)
+        truth = to_classes(grid.array, classes)
+        for c in order:
+            if not (truth == c).any():
+                continue
+            dice[c].append(metrics.dice(truth == c, clean == c))
+            raw[c].append(metrics.dice(truth == c, pred == c))
+            if classes[c - 1] == CANAL_LABEL:
+                continue
+            total += 1
+            if (clean == c).any():
+                t = grid.index_to_world(np.argwhere(truth == c).mean(axis=0))
+                p = grid.index_to_world(np.argwhere(clean == c).mean(axis=0))
+                hits += int(np.linalg.norm(t - p) <= 20.0)
+    per = {classes[c - 1]: float(np.mean(v)) for c, v in dice.items() if v}
+    discs = set(DISC_LABEL.values())
+    return {"mean_dice": float(np.mean(list(per.values()))),
+            "raw_mean_dice": float(np.mean([np.mean(v) for v in raw.values() if v])),
+            "dice_vertebrae": float(np.mean([d for v, d in per.items() if v < 100])),
+            "dice_discs": float(np.mean([d for v, d in per.items() if v in discs])),
+            "dice_canal": per.get(CANAL_LABEL, float("nan")),
+            "id_rate": hits / max(total, 1),
+            **{f"dice_label{v}": d for v, d in per.items()}}
+
+
+def split_heads(logits: torch.Tensor) -> dict[str, torch.Tensor]:
+    """A grader's logits (N, 10) → one block per head of :data:`lumbarlab.datasets.mri_discs.HEADS`."""
+    from lumbarlab.datasets.mri_discs import HEADS
+
+    out, start = {}, 0
+    for name, k in HEADS.items():
+        out[name] = logits[:, start:start + k]
+        start += k
+    if start != logits.shape[1]:
+        raise LumbarLabError(f"a grader gives {start} logits ({', '.join(HEADS)}), got {logits.shape[1]}.")
+    return out
+
+
+def grading_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The sum over heads (Pfirrmann, herniation, stenosis) of each head's cross-entropy with its grade
+    (``targets`` (N, 3)). Stenosis is weighted as RSNA 2024 scores it (1, 2, 4 for normal/mild, moderate,
+    severe), so a missed severe stenosis costs what it costs in the challenge."""
+    from lumbarlab.metrics import RSNA_SEVERITY_WEIGHTS
+
+    heads = split_heads(logits)
+    ce = torch.nn.functional.cross_entropy
+    weights = torch.tensor(RSNA_SEVERITY_WEIGHTS, dtype=logits.dtype, device=logits.device)
+    return (ce(heads["pfirrmann"], targets[:, 0]) + ce(heads["herniation"], targets[:, 1])
+            + ce(heads["stenosis"], targets[:, 2], weight=weights))
+
+
+@torch.inference_mode()
+def evaluate_grading(model: torch.nn.Module, stacks) -> dict[str, float]:
+    """Disc grading on the held-out stacks' discs, crops from the true disc frames: Pfirrmann quadratic-weighted
+    κ, accuracy and balanced accuracy; herniation AUC and accuracy; stenosis quadratic κ and RSNA 2024's
+    sample-weighted log loss (:func:`lumbarlab.metrics.weighted_log_loss`)."""
+    from lumbarlab import metrics
+    from lumbarlab.datasets.mri_discs import DiscCropDataset
+
+    data = DiscCropDataset(list(stacks))
+    x = torch.stack([data[i][0] for i in range(len(data))])
+    y = torch.stack([data[i][1] for i in range(len(data))]).numpy()
+    logits = torch.cat([model(x[i:i + 64]) for i in range(0, len(x), 64)])
+    p = {k: torch.softmax(v, 1).numpy() for k, v in split_heads(logits).items()}
+    pf, st = p["pfirrmann"].argmax(1), p["stenosis"].argmax(1)
+    return {"pfirrmann_kappa": metrics.cohen_kappa(y[:, 0], pf, "quadratic", num_classes=5),
+            "pfirrmann_accuracy": metrics.accuracy(y[:, 0], pf),
+            "pfirrmann_balanced_accuracy": metrics.balanced_accuracy(y[:, 0], pf),
+            "herniation_auc": metrics.roc_auc(y[:, 1], p["herniation"][:, 1]),
+            "herniation_accuracy": metrics.accuracy(y[:, 1], p["herniation"].argmax(1)),
+            "stenosis_kappa": metrics.cohen_kappa(y[:, 2], st, "quadratic", num_classes=3),
+            "stenosis_accuracy": metrics.accuracy(y[:, 2], st),
+            "stenosis_weighted_log_loss": metrics.weighted_log_loss(y[:, 2], p["stenosis"]),
+            "discs": float(len(y))}
 
 
 #: Relative doses of the denoising test (reference 1.0): quarter, half and full dose.

@@ -66,7 +66,9 @@ def train(name: str | Recipe, out_dir: str | Path | None = None, progress: bool 
     loader = torch.utils.data.DataLoader(train_set, batch_size=recipe.batch_size, shuffle=True, generator=generator)
     val_loader = torch.utils.data.DataLoader(val_set, batch_size=32 if recipe.spatial_dims == 2 else 2)
     # Validation picks the best epoch by the same metric family as the floor (higher is better).
-    loss_fn = loss_function(recipe.task, recipe.heatmap_weight, batch_dice=recipe.spatial_dims == 3)
+    # Dice over the batch where most patches or slabs miss most classes (3D patches, the lateral slabs of an MRI)
+    loss_fn = loss_function(recipe.task, recipe.heatmap_weight,
+                            batch_dice=recipe.spatial_dims == 3 or recipe.modality != "xray")
     metric = selection_metric(recipe.task, loss_fn)
     # Epoch checkpoints (with optimizer state) stay in the cache, never beside the shipped weights.
     run_dir = cache_dir() / "zoo-runs" / recipe.name
