@@ -25,37 +25,27 @@ import numpy as np
 from lumbarlab.errors import LumbarLabError
 from lumbarlab.volume import Volume
 
-__all__ = ["grade_mri_volume", "grade_mri_file", "format_grades"]
+__all__ = ["grade_stack", "grade_mri_volume", "grade_mri_file", "format_grades"]
 
 _ROMAN = ("I", "II", "III", "IV", "V")
 
 
-def grade_mri_volume(mri: Volume, segmenter: str = "mri-spine", grader: str = "mri-discs", device=None,
-                     folder=None) -> dict:
-    """Per-disc grades of a sagittal T2 ``mri`` (any orientation and pixel size) as a JSON-ready report.
-
-    Args:
-        mri: the sagittal stack.
-        segmenter, grader: zoo models (an MRI segmenter, a disc grader).
-        device: where to run the networks.
-        folder: a zoo folder other than the shipped weights.
+def grade_stack(seg, grader: str = "mri-discs", folder=None) -> dict:
+    """Grade every disc of a segmented stack (:class:`lumbarlab.segment_mri.StackSegmentation`): for each disc the
+    segmenter found, its frame on the predicted mask, the crop there, and ``grader``'s three heads.
 
     Returns:
-        ``{"discs": {"L4-L5": {"pfirrmann": 4, "pfirrmann_probabilities": {"I": …}, "herniation": bool,
-        "herniation_probability": p, "stenosis": "moderate", "stenosis_probabilities": {…}, "centre_mm": [x, y, z]},
-        …}, "models": […], "t2_contrast": {…}, "seconds": s}``; discs from head to feet.
+        ``{"model": name, "discs": {disc: grades as in :func:`grade_mri_volume`}, "crops": (N, 3, H, W) array,
+        "order": [disc names, crop order], "net": the grader}``.
 
     Raises:
-        LumbarLabError: the input is not a sagittal T2 the models can read, or no disc was found.
+        LumbarLabError: ``grader`` is not a disc grader, or no disc was found.
     """
-    import time
-
     import torch
 
     from lumbarlab.datasets.mri_discs import STENOSIS_GRADES, disc_crop
     from lumbarlab.labels import DISC_LABEL
     from lumbarlab.measure.sagittal import disc_frame
-    from lumbarlab.segment_mri import segment_stack
     from lumbarlab.zoo import load, resolve
     from lumbarlab.zoo.tasks import split_heads
 
@@ -63,8 +53,6 @@ def grade_mri_volume(mri: Volume, segmenter: str = "mri-spine", grader: str = "m
     if recipe.task != "grading":
         raise LumbarLabError(f"{recipe.name} is a {recipe.task} model; lumbarlab grade needs a disc grader "
                              "(mri-discs).")
-    started = time.perf_counter()
-    seg = segment_stack(mri, segmenter, device=device, folder=folder)
     found = [(disc, value) for disc, value in DISC_LABEL.items()
              if value in seg.values and (seg.classes == seg.class_of(value)).any()]
     if not found:
@@ -90,7 +78,37 @@ def grade_mri_volume(mri: Volume, segmenter: str = "mri-spine", grader: str = "m
             "stenosis_probabilities": {g: round(float(p), 4) for g, p in zip(STENOSIS_GRADES, st, strict=True)},
             "centre_mm": [round(float(v), 2) for v in centres[i]],
         }
-    return {"models": [seg.model, recipe.name], "input_shape": list(mri.shape),
+    return {"model": recipe.name, "discs": discs, "crops": np.stack(crops), "order": [d for d, _ in found], "net": net}
+
+
+def grade_mri_volume(mri: Volume, segmenter: str = "mri-spine", grader: str = "mri-discs", device=None,
+                     folder=None) -> dict:
+    """Per-disc grades of a sagittal T2 ``mri`` (any orientation and pixel size) as a JSON-ready report.
+
+    Args:
+        mri: the sagittal stack.
+        segmenter, grader: zoo models (an MRI segmenter, a disc grader).
+        device: where to run the networks.
+        folder: a zoo folder other than the shipped weights.
+
+    Returns:
+        ``{"discs": {"L4-L5": {"pfirrmann": 4, "pfirrmann_probabilities": {"I": …}, "herniation": bool,
+        "herniation_probability": p, "stenosis": "moderate", "stenosis_probabilities": {…}, "centre_mm": [x, y, z]},
+        …}, "models": […], "t2_contrast": {…}, "seconds": s}``; discs from head to feet.
+
+    Raises:
+        LumbarLabError: the input is not a sagittal T2 the models can read, or no disc was found.
+    """
+    import time
+
+    from lumbarlab.labels import DISC_LABEL
+    from lumbarlab.segment_mri import segment_stack
+
+    started = time.perf_counter()
+    seg = segment_stack(mri, segmenter, device=device, folder=folder)
+    graded = grade_stack(seg, grader, folder=folder)
+    discs = graded["discs"]
+    return {"models": [seg.model, graded["model"]], "input_shape": list(mri.shape),
             "input_spacing_mm": [round(s, 4) for s in mri.spacing], "discs": discs,
             "discs_missing": [d for d in DISC_LABEL if d not in discs], "t2_contrast": seg.contrast,
             "units": {"centre_mm": "world mm, RAS+", "probabilities": "softmax of the grader's heads"},
