@@ -196,7 +196,7 @@ def check_t2_contrast(image: np.ndarray, classes: np.ndarray, canal: int, verteb
     network found no canal or no vertebra (the image is not a lumbar spine the model can read).
 
     Example:
-        >>> img = np.array([[900.0, 300.0, 0.0]]); cls = np.array([[3, 1, 0]])
+        >>> img = np.repeat([900.0, 300.0, 0.0], 20); cls = np.repeat([3, 1, 0], 20)   # fluid, bone, air
         >>> check_t2_contrast(img, cls, canal=3, vertebrae=(1, 2))["csf_to_bone"]
         3.0
     """
