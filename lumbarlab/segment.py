@@ -36,7 +36,7 @@ from lumbarlab.errors import LumbarLabError
 from lumbarlab.volume import Volume
 
 __all__ = ["SegmentResult", "check_ct", "model_grid", "to_model_grid", "body_box", "predict_in_body", "labels_to_grid",
-           "segment_volume", "segment_file", "write_result"]
+           "segment_volume", "segment_file", "segment_path", "write_result"]
 
 #: Below this many voxels along an axis the input is a picture or a thin slab, not a CT volume.
 MIN_SLICES = 8
@@ -325,13 +325,20 @@ def segment_file(input_path: str | os.PathLike, out: str | os.PathLike, model: s
     Both are written to temporary files and renamed at the end: a failure leaves nothing half-written and
     nothing older replaced.
     """
+    return segment_path(input_path, out, report_path,
+                        lambda ct: segment_volume(ct, model, device=device, progress=progress, folder=folder))
+
+
+def segment_path(input_path: str | os.PathLike, out: str | os.PathLike, report_path, segment) -> SegmentResult:
+    """The file side of every ``lumbarlab segment``: refuse a folder as ``out`` before any work, read the input
+    (any format :func:`lumbarlab.io.read_image` reads), run ``segment(volume) → SegmentResult``, note the input in
+    the report and write both with :func:`write_result`."""
     from lumbarlab.io import read_image
 
     out = Path(out)
     if out.exists() and out.is_dir():
         raise LumbarLabError(f"{out} is a folder; --out takes a file name such as labels.nii.gz.")
-    ct = read_image(input_path)
-    result = segment_volume(ct, model, device=device, progress=progress, folder=folder)
+    result = segment(read_image(input_path))
     result.report["input"] = str(input_path)
     write_result(result, out, report_path)
     return result

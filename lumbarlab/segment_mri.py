@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from lumbarlab.errors import LumbarLabError
-from lumbarlab.segment import SegmentResult, labels_to_grid, write_result
+from lumbarlab.segment import SegmentResult, labels_to_grid
 from lumbarlab.volume import Volume
 
 __all__ = ["check_sagittal_mri", "sequence_from_meta", "sagittal_axis", "mri_model_grid", "to_mri_grid",
@@ -332,15 +332,9 @@ def segment_mri_file(input_path, out, model: str = "mri-spine", report_path=None
     :func:`segment_mri_volume`, and write the labels on the input's grid (and the JSON report when asked),
     atomically. ``convention="auto"``: SPIDER values for a file named as SPIDER names its images
     (:func:`is_spider_file`), lumbarlab's otherwise."""
-    from lumbarlab.io import read_image
+    from lumbarlab.segment import segment_path
 
     if convention == "auto":
         convention = "spider" if is_spider_file(input_path) else "verse"
-    out = Path(out)
-    if out.exists() and out.is_dir():
-        raise LumbarLabError(f"{out} is a folder; --out takes a file name such as labels.mha.")
-    mri = read_image(input_path)
-    result = segment_mri_volume(mri, model, device=device, convention=convention, folder=folder)
-    result.report["input"] = str(input_path)
-    write_result(result, out, report_path)
-    return result
+    return segment_path(input_path, out, report_path,
+                        lambda mri: segment_mri_volume(mri, model, device=device, convention=convention, folder=folder))

@@ -83,6 +83,14 @@ class Panel:
         for handler in dict.fromkeys(self._handlers[key] for key in values):  # once each, in order
             self.guard(handler)
 
+    def values(self) -> dict:
+        """Every control's value by name; a ``seed`` control, when there is one, must be 0 or more (a phantom's
+        anatomy seed), else LumbarLabError."""
+        values = {k: ctl.value for k, ctl in self.controls.items()}
+        if "seed" in values and int(values["seed"]) < 0:
+            raise LumbarLabError("the phantom seed must be 0 or more.")
+        return values
+
     @contextlib.contextmanager
     def holding(self):
         """Within this block control changes run no handler (e.g. while a panel fills a control's options)."""
@@ -124,6 +132,26 @@ class Panel:
                 if got is not None:
                     on_image(*got)
             self.guard(run)
+
+        upload.observe(changed, names="value")
+        self._on_upload = changed  # scripts and tests can hand it a FileUpload change directly
+        return upload
+
+    def volume_upload_control(self, on_volume: Callable[[str, bytes], None], description: str,
+                              accept: str = ".nii,.gz,.mha,.mhd,.nrrd,.zip"):
+        """A FileUpload for a volume (NIfTI, MHA, NRRD, or a zip of one DICOM series): the file's name and bytes go
+        to ``on_volume(name, content)`` — guarded, so a bad file becomes the message line."""
+        import ipywidgets as w
+
+        upload = w.FileUpload(accept=accept, multiple=False, description=description)
+        upload.add_class(f"{self.css}-upload")
+
+        def changed(change):
+            from lumbarlab.widgets.upload import first_upload
+
+            got = first_upload(change)
+            if got is not None:
+                self.guard(lambda: on_volume(*got))
 
         upload.observe(changed, names="value")
         self._on_upload = changed  # scripts and tests can hand it a FileUpload change directly

@@ -183,7 +183,7 @@ class CTPanel(Panel):
                                         description="Dose", style=style, layout=lay), self._on_case)
         self.control("denoise", w.Checkbox(False, description="Denoise first", style=style, layout=lay),
                      self._on_denoise)
-        self.upload = self._volume_upload()
+        self.upload = self.volume_upload_control(self._on_volume, "Upload CT")
         self.view = w.Image(format="png", layout=w.Layout(width="880px"))
         self.report = w.HTML()
         self.button3d = w.Button(description="Show in 3D (NiiVue)")
@@ -197,29 +197,10 @@ class CTPanel(Panel):
         self.guard(self._on_case)
 
     # -- input ----------------------------------------------------------------------------------------
-    def _volume_upload(self):
-        import ipywidgets as w
-
-        upload = w.FileUpload(accept=".nii,.gz,.mha,.mhd,.nrrd,.zip", multiple=False, description="Upload CT")
-        upload.add_class(f"{self.css}-upload")
-
-        def changed(change):
-            from lumbarlab.widgets.upload import first_upload
-
-            got = first_upload(change)
-            if got is not None:
-                self.guard(lambda: self._on_volume(*got))
-
-        upload.observe(changed, names="value")
-        self._on_upload = changed  # tests and scripts can hand it a FileUpload change directly
-        return upload
-
     def _on_case(self) -> None:
         from lumbarlab.phantom import make_case
 
-        c = {k: ctl.value for k, ctl in self.controls.items()}
-        if int(c["seed"]) < 0:
-            raise LumbarLabError("the phantom seed must be 0 or more.")
+        c = self.values()
         pathology: dict = {"fracture": {c["level"]: float(c["fracture"])}} if c["fracture"] > 0 else {}
         if c["slip"] > 0:
             pathology["slip"] = {c["slip_level"]: float(c["slip"])}

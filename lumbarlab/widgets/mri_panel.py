@@ -129,7 +129,7 @@ class MRIPanel(Panel):
         self.control("acceleration", w.Dropdown(options=[("none", 1), ("2×", 2), ("4×", 4), ("8×", 8)], value=4,
                                                 description="Undersampling", style=style, layout=lay),
                      self._draw_recon)
-        self.upload = self._volume_upload()
+        self.upload = self.volume_upload_control(self._on_volume, "Upload T2")
         self.view = w.Image(format="png", layout=w.Layout(width="900px"))
         self.recon = w.Image(format="png", layout=w.Layout(width="640px"))
         self.recon_text = w.HTML()
@@ -141,29 +141,10 @@ class MRIPanel(Panel):
         self.guard(self._on_case)
 
     # -- input ----------------------------------------------------------------------------------------
-    def _volume_upload(self):
-        import ipywidgets as w
-
-        upload = w.FileUpload(accept=".nii,.gz,.mha,.mhd,.nrrd,.zip", multiple=False, description="Upload T2")
-        upload.add_class(f"{self.css}-upload")
-
-        def changed(change):
-            from lumbarlab.widgets.upload import first_upload
-
-            got = first_upload(change)
-            if got is not None:
-                self.guard(lambda: self._on_volume(*got))
-
-        upload.observe(changed, names="value")
-        self._on_upload = changed  # tests and scripts can hand it a FileUpload change directly
-        return upload
-
     def _on_case(self) -> None:
         from lumbarlab.phantom import make_case
 
-        c = {k: ctl.value for k, ctl in self.controls.items()}
-        if int(c["seed"]) < 0:
-            raise LumbarLabError("the phantom seed must be 0 or more.")
+        c = self.values()
         grades = {d: int(c[f"pfirrmann_{d}"]) for d in DISCS}
         hern = {c["herniation_level"]: float(c["herniation"])} if c["herniation"] > 0 else {}
         case = make_case(int(c["seed"]), shape=_SHAPE, spacing=_SPACING, modalities=("t2",), pfirrmann=grades,
