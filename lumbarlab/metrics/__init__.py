@@ -43,6 +43,7 @@ from lumbarlab.metrics.landmarks import (
     success_detection_rate,
 )
 from lumbarlab.metrics.reconstruction import cnr, psnr, snr, ssim
+from lumbarlab.metrics.registration import folded_fraction, jacobian_determinant, target_registration_error
 from lumbarlab.metrics.segmentation import (
     dice,
     hausdorff95,
@@ -57,7 +58,7 @@ __all__ = [
     "confusion_matrix", "accuracy", "precision", "recall", "sensitivity", "specificity", "f1_score",
     "balanced_accuracy", "classification_report", "roc_curve", "roc_auc", "precision_recall_curve",
     "average_precision", "dice", "iou", "mean_dice", "mean_iou", "surface_distances", "hausdorff95",
-    "mean_surface_distance", "weighted_log_loss", "RSNA_SEVERITY_WEIGHTS", "box_iou", "match_detections", "Match", "detection_average_precision",
+    "mean_surface_distance", "target_registration_error", "jacobian_determinant", "folded_fraction", "weighted_log_loss", "RSNA_SEVERITY_WEIGHTS", "box_iou", "match_detections", "Match", "detection_average_precision",
     "mean_average_precision", "COCO_IOU_THRESHOLDS", "radial_errors", "mean_radial_error",
     "success_detection_rate", "identification_rate", "identified", "localisation_errors", "cohen_kappa", "smape", "psnr", "ssim", "snr", "cnr", "bootstrap_ci", "Interval",
     "reliability_curve", "expected_calibration_error",
