@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["gaussian_heatmaps", "landmark_loss", "heatmap_focal_loss"]
+__all__ = ["gaussian_heatmaps", "landmark_loss", "heatmap_focal_loss", "RegistrationLoss"]
 
 
 def gaussian_heatmaps(coords: torch.Tensor, shape: tuple[int, int], sigma: float = 2.0) -> torch.Tensor:
@@ -75,3 +75,43 @@ def heatmap_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float 
     pos = ((1 - p) ** alpha * log_p)[peak].sum()
     neg = ((1 - target) ** beta * p**alpha * log_not_p)[~peak].sum()
     return -(pos + neg) / peak.sum().clamp_min(1)
+
+
+class RegistrationLoss(torch.nn.Module):
+    """The weakly supervised registration loss of Hu et al. (*Medical Image Analysis* 2018) and MONAI's registration
+    tutorials: image similarity of the warped moving image to the fixed one (1 − local normalised cross-correlation,
+    a 7-voxel window), plus the Dice loss of the warped moving **labels** against the fixed labels, plus the bending
+    energy of the displacement (the squared second derivatives: Rueckert et al. 1999), which keeps the field smooth
+    and unfolded.
+
+    Called as ``loss((warped, ddf), targets)`` with ``targets`` = (B, 3, …): the fixed image, then the moving and the
+    fixed label maps as class indices 0 … ``classes`` − 1 (as floats); the labels are warped by the same ``ddf``.
+
+    Example:
+        >>> loss = RegistrationLoss(classes=3)
+        >>> img = torch.rand(1, 1, 16, 16, 16); lab = torch.zeros(1, 1, 16, 16, 16); lab[..., 4:10, 4:10, 4:10] = 2
+        >>> zero = torch.zeros(1, 3, 16, 16, 16)
+        >>> round(float(loss((img, zero), torch.cat([img, lab, lab], 1))), 4)   # aligned: nothing to pay
+        0.0
+    """
+
+    def __init__(self, classes: int, label_weight: float = 1.0, bending_weight: float = 0.5):
+        super().__init__()
+        from monai.losses import BendingEnergyLoss, DiceLoss, LocalNormalizedCrossCorrelationLoss
+        from monai.networks.blocks import Warp
+
+        self.classes, self.label_weight, self.bending_weight = classes, label_weight, bending_weight
+        self.image_loss = LocalNormalizedCrossCorrelationLoss(kernel_size=7)
+        self.dice = DiceLoss(include_background=False, batch=True)
+        self.bending = BendingEnergyLoss()
+        self.warp = Warp(mode="bilinear", padding_mode="border")
+
+    def forward(self, outputs, targets: torch.Tensor) -> torch.Tensor:
+        warped, ddf = outputs
+        fixed, moving_labels, fixed_labels = targets[:, :1], targets[:, 1:2], targets[:, 2:3]
+        image = 1.0 + self.image_loss(warped, fixed)  # MONAI's LNCC loss is −LNCC: 0 when the images agree
+        total = image + self.bending_weight * self.bending(ddf)
+        if self.label_weight:
+            one_hot = [F.one_hot(lab[:, 0].long(), self.classes).movedim(-1, 1).float() for lab in (moving_labels, fixed_labels)]
+            total = total + self.label_weight * self.dice(self.warp(one_hot[0], ddf), one_hot[1])
+        return total

@@ -143,7 +143,12 @@ class RegistrationNet(nn.Module):
         self.net = net
         self.warp = Warp(mode="bilinear", padding_mode="border")
 
-    def forward(self, moving: torch.Tensor, fixed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, moving: torch.Tensor, fixed: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``model(moving, fixed)``, or ``model(pair)`` with the moving channels first and the fixed ones after
+        (the one-tensor input :func:`lumbarlab.train.fit` feeds a model); the field is in voxels along the array
+        axes (MONAI's ``Warp`` convention)."""
+        if fixed is None:
+            moving, fixed = torch.chunk(moving, 2, dim=1)
         field = self.net(torch.cat([moving, fixed], dim=1))
         return self.warp(moving, field), field
 

@@ -37,6 +37,7 @@ from lumbarlab.zoo.tasks import (
     evaluate_landmarks,
     evaluate_mri_recon,
     evaluate_mri_spine,
+    evaluate_registration,
     evaluate_segmentation,
     evaluate_vertebra_volumes,
     evaluate_volumes,
@@ -318,6 +319,19 @@ def _ct_dose_evaluate(recipe: Recipe, model: torch.nn.Module, pairs_by_dose) -> 
     return evaluate_denoising(model, pairs_by_dose)
 
 
+# -- CT posture pairs for deformable registration -------------------------------------------------------------
+def _posture_pairs(first_seed: int, count: int, shape: tuple[int, ...], spacing: float) -> list:
+    from lumbarlab.datasets.registration_pairs import posture_pair, random_flexion
+
+    return [posture_pair(s, random_flexion(s), shape=shape, spacing=spacing) for s in range(first_seed, first_seed + count)]
+
+
+def _posture_set(recipe: Recipe, split: tuple[int, int]):
+    from lumbarlab.datasets.registration_pairs import PosturePairs
+
+    return PosturePairs(*split, shape=tuple(recipe.image_size), spacing=float(recipe.spacing))
+
+
 BUILDERS: dict[str, Builder] = {
     "phantom_xrays": Builder(_xray_train, _xray_val, lambda r: _xray_split(*r.test, r.image_size), _xray_evaluate),
     "phantom_volumes": Builder(_volumes_train, _volumes_val, lambda r: _volume_set(r, r.test), _volumes_evaluate),
@@ -336,6 +350,9 @@ BUILDERS: dict[str, Builder] = {
     "phantom_mri_discs": Builder(lambda r: _disc_set(r, r.train, r.augment, r.seed),
                                  lambda r: _disc_set(r, r.val, False, r.seed),
                                  lambda r: _disc_stacks(*r.test, tuple(r.image_size), float(r.spacing)), _disc_evaluate),
+    "phantom_posture_pairs": Builder(lambda r: _posture_set(r, r.train), lambda r: _posture_set(r, r.val),
+                                     lambda r: _posture_pairs(*r.test, tuple(r.image_size), float(r.spacing)),
+                                     lambda r, model, pairs: evaluate_registration(model, pairs)),
     "phantom_ct_dose": Builder(lambda r: _ct_dose_set(r, r.train, r.seed, r.augment),
                                lambda r: _ct_dose_set(r, r.val, 10_000 + r.seed, False), _ct_dose_test, _ct_dose_evaluate),
 }

@@ -19,7 +19,7 @@ __all__ = ["TaskSpec", "TASKS", "loss_function", "selection_metric", "predict_la
            "evaluate_classification", "evaluate_segmentation", "evaluate_landmarks", "evaluate_volumes",
            "evaluate_vertebra_volumes", "evaluate_denoising",
            "predict_centroids", "evaluate_centroids", "evaluate_density", "evaluate_mri_recon", "segment_sagittal_stack",
-           "evaluate_mri_spine", "grading_loss", "split_heads", "evaluate_grading"]
+           "evaluate_mri_spine", "grading_loss", "split_heads", "evaluate_grading", "evaluate_registration"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ TASKS: dict[str, TaskSpec] = {
     "reconstruction": TaskSpec("image"),
     "centroids": TaskSpec("logits"),
     "grading": TaskSpec("logits"),
+    "registration": TaskSpec("field"),
 }
 
 
@@ -62,6 +63,11 @@ def loss_function(task: str, heatmap_weight: float = 1.0, batch_dice: bool = Fal
         return heatmap_focal_loss
     if task == "grading":
         return grading_loss
+    if task == "registration":
+        from lumbarlab.datasets.registration_pairs import PAIR_CLASSES
+        from lumbarlab.losses import RegistrationLoss
+
+        return RegistrationLoss(classes=len(PAIR_CLASSES) + 1)
     if task != "landmarks":
         raise LumbarLabError(f"no zoo task {task!r}; choose from {', '.join(TASKS)}.")
     from lumbarlab.losses import landmark_loss
@@ -468,3 +474,28 @@ def evaluate_mri_recon(model: torch.nn.Module, slices: np.ndarray, accelerations
             out[f"{key}_{r}x"] = float(np.mean(values))
         out[f"ssim_gain_{r}x"] = out[f"ssim_{r}x"] - out[f"ssim_zero_filled_{r}x"]
     return out
+
+
+def evaluate_registration(model: torch.nn.Module, pairs) -> dict[str, float]:
+    """A deformable registration network on posture pairs (:func:`lumbarlab.datasets.registration_pairs.posture_pair`):
+    mean TRE of the 45 vertebral landmarks before and after (mm) and their ratio, the share of folded voxels
+    (Jacobian ≤ 0, in %), the mean Dice of the L1–L5 labels warped by the field (before and after), and the
+    seconds of one forward pass on this machine."""
+    from lumbarlab.metrics import dice, folded_fraction, target_registration_error
+    from lumbarlab.register.deformable import displace_points, learned_register, warp_volume
+
+    before, after, folded, dice_before, dice_after, seconds = [], [], [], [], [], []
+    for pair in pairs:
+        u, s = learned_register(model, pair.moving, pair.fixed)
+        before.append(target_registration_error(pair.fixed_points, pair.moving_points).mean())
+        after.append(target_registration_error(displace_points(pair.fixed_points, u, pair.fixed), pair.moving_points).mean())
+        folded.append(100.0 * folded_fraction(u, pair.fixed.spacing))
+        warped = warp_volume(pair.moving_labels, u, pair.fixed, order=0, cval=0)
+        fixed = np.asarray(pair.fixed_labels.array)
+        for out, moving in ((dice_before, np.asarray(pair.moving_labels.array)), (dice_after, np.asarray(warped.array))):
+            out.append(np.mean([dice(moving == v, fixed == v) for v in (20, 21, 22, 23, 24)]))
+        seconds.append(s)
+    return {"tre_before_mm": float(np.mean(before)), "tre_mm": float(np.mean(after)),
+            "tre_reduction": float(np.mean(before) / max(np.mean(after), 1e-9)), "folded_percent": float(np.max(folded)),
+            "dice_before": float(np.mean(dice_before)), "dice_after": float(np.mean(dice_after)),
+            "seconds": float(np.median(seconds))}
