@@ -1,6 +1,6 @@
 """Issue #18, part 3: a radiograph to its CT — the differentiable DRR against hand-computed line integrals and cone
 geometry, its pose gradient against finite differences, and 2D/3D pose estimation on the phantom from perturbed starts,
-scored by the projection distance (mPD) of the vertebral landmarks."""
+scored by the mean reprojection distance (mRPD, at the isocentre plane) of the vertebral landmarks."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from lumbarlab.phantom.render import MU_WATER_PER_MM
 from lumbarlab.register.projection import (
     ConeGeometry,
     Pose,
+    bin_image,
     drr,
     estimate_pose,
     gradient_correlation,
     pose_matrix,
     prepare_ct,
     projected_tre,
+    projection_distance,
     simulate_radiograph,
 )
 from lumbarlab.volume import Volume, reorient
@@ -96,6 +98,50 @@ def test_binned_detector_sees_the_same_places():
     coarse = geo.binned(3)
     fine = geo.pixel_points()[:12, :9].reshape(4, 3, 3, 3, 3).mean(axis=(1, 3))
     assert np.allclose(coarse.pixel_points(), fine)
+
+
+def test_binned_image_matches_the_binned_detector():
+    """bin_image averages what ConeGeometry.binned sees: a DRR on the fine detector, binned, is close to the DRR of
+    the binned detector (the same rays averaged), and the shapes agree for sizes that do not fill a bin."""
+    geo = ConeGeometry("lateral", sod=SOD, oid=OID, shape=(13, 10), pixel_mm=1.5)
+    fine = drr(_cube(800.0), Pose.identity(), geo).numpy()
+    coarse = geo.binned(3)
+    assert bin_image(fine, 3).shape == coarse.shape == (4, 3)
+    assert bin_image(fine, 3)[1, 1] == pytest.approx(fine[3:6, 3:6].mean())
+    with pytest.raises(LumbarLabError, match="factor"):
+        bin_image(fine, 0)
+
+
+def test_reprojection_and_projection_distances_by_hand():
+    """projected_tre: the detector distance of the two images at the isocentre scale; projection_distance: the 3D
+    distance of the estimated point from the true point's ray (van de Kraats 2005), checked by hand."""
+    geo = ConeGeometry("lateral", sod=SOD, oid=OID)
+    pts = np.array([[0.0, 0.0, 0.0], [60.0, 30.0, -40.0]])          # one at the isocentre, one 60 mm towards the source
+    est = Pose((0.0, 0.0, 0.0), (0.0, 0.0, 2.0))                      # 2 mm superior
+    rpd = projected_tre(pts, est, Pose.identity(), geo)
+    assert rpd[0] == pytest.approx(2.0)                               # in the isocentre plane: 2 mm
+    assert rpd[1] == pytest.approx(2.0 * SOD / (SOD - 60.0))          # nearer the source: magnified
+    pd = projection_distance(pts, est, Pose.identity(), geo)
+    source = geo.source
+    for p, d in zip(pts, pd, strict=True):
+        ray = (p - source) / np.linalg.norm(p - source)
+        off = p + [0.0, 0.0, 2.0] - source
+        assert d == pytest.approx(np.linalg.norm(np.cross(off, ray)))  # |offset × unit ray| = distance to the line
+    assert pd[0] == pytest.approx(2.0)
+    # a slide along the point's own ray is invisible to both, not to the 3D error
+    along = (pts[1] - source) / np.linalg.norm(pts[1] - source) * 15.0
+    slide = Pose((0.0, 0.0, 0.0), tuple(along))
+    assert projected_tre(pts[1:], slide, Pose.identity(), geo)[0] == pytest.approx(0.0, abs=1e-9)
+    assert projection_distance(pts[1:], slide, Pose.identity(), geo)[0] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_simulated_radiograph_honours_the_device_and_noise():
+    ct = _cube(500.0, n=20, side_vox=8, spacing=2.0)
+    geo = ConeGeometry("ap", sod=SOD, oid=OID, shape=(9, 9), pixel_mm=2.0)
+    clean = simulate_radiograph(ct, Pose.identity(), geo, blur_mm=0.0, device="cpu")
+    assert np.allclose(clean, drr(ct, Pose.identity(), geo).numpy())  # no rng, no blur: the DRR itself
+    noisy = simulate_radiograph(ct, Pose.identity(), geo, blur_mm=0.0, photons=1e3, rng=np.random.default_rng(0))
+    assert 0 < np.abs(noisy - clean).mean() < 0.2
 
 
 def test_pose_round_trip_and_perturbation_sizes():

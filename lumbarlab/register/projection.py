@@ -3,17 +3,22 @@ radiograph (DRR).
 
 * :class:`ConeGeometry` — a point source, an isocentre and a flat detector (lateral or AP), as
   :class:`lumbarlab.phantom.radiography.XrayGeometry` describes a clinical radiograph; detector positions are kept at
-  the isocentre plane's scale (mm on a calibrated ruler), so a projected landmark is in anatomical millimetres.
+  the isocentre plane's scale (mm on a ruler calibrated at the isocentre): anatomical millimetres for anatomy in that
+  plane only, since anything nearer the source is magnified more and anything nearer the detector less.
 * :class:`Pose` — a rigid motion of the CT: three rotations (degrees, about a centre) and three translations (mm).
-* :func:`drr` — line integrals of attenuation along every detector ray through the posed CT, sampled with
-  ``torch.nn.functional.grid_sample``: differentiable with respect to the pose (DiffDRR, Gopalakrishnan & Golland,
-  "Fast auto-differentiable digitally reconstructed radiographs", MICCAI workshop 2022; the ray model is Siddon's,
-  Med. Phys. 1985, sampled at even depths instead of at voxel crossings).
+* :func:`drr` — line integrals of attenuation along every detector ray through the posed CT by **trilinear ray
+  marching**: samples at even depth steps, interpolated with ``torch.nn.functional.grid_sample`` and summed times the
+  path per step (an interpolating projector in the family of Joseph, IEEE TMI 1982; Siddon, Med. Phys. 1985, is the
+  exact alternative, which sums each voxel's value times the ray's length inside it). Differentiable with respect to
+  the pose (DiffDRR, Gopalakrishnan & Golland, "Fast auto-differentiable digitally reconstructed radiographs",
+  MICCAI workshop 2022).
 * :func:`estimate_pose` — gradient descent (Adam) on the gradient correlation between the DRR and the radiograph,
   coarse to fine (Penney et al., IEEE TMI 1998 compared the similarity measures; gradient correlation was among the
   most accurate and robust).
-* :func:`projected_tre` — the projection distance of landmarks, the 2D/3D error measure of the standardised evaluation
-  of van de Kraats et al., IEEE TMI 2005.
+* :func:`projected_tre` — the **reprojection distance** of landmarks at the isocentre plane: how far apart a
+  landmark's images lie on the detector under the estimated and the true pose (its mean is the mRPD). A 2D error.
+* :func:`projection_distance` — the **projection distance** of van de Kraats et al. (IEEE TMI 2005): the 3D distance
+  of the registered landmark from the ray through the true one (its mean is their mPD).
 
 World coordinates are RAS+ millimetres (:mod:`lumbarlab.volume`). A :class:`Pose` maps CT world points to where they
 lie during the radiograph: ``y = R (x − c) + c + t``.
@@ -46,7 +51,7 @@ from lumbarlab.volume import Radiograph, Volume
 
 __all__ = [
     "ConeGeometry", "Pose", "AttenuationVolume", "prepare_ct", "pose_matrix", "drr", "gradient_correlation",
-    "simulate_radiograph", "estimate_pose", "PoseResult", "projected_tre",
+    "simulate_radiograph", "estimate_pose", "PoseResult", "projected_tre", "projection_distance", "bin_image",
 ]
 
 _VIEWS = {  # towards the source, along the detector's columns (col 0 first), along its rows (row 0 = superior)
@@ -59,8 +64,8 @@ _VIEWS = {  # towards the source, along the detector's columns (col 0 first), al
 class ConeGeometry:
     """A radiograph's geometry: a point source ``sod`` mm from the isocentre, a flat detector ``oid`` mm beyond it.
 
-    Detector pixels are described at the **isocentre plane's scale**: ``pixel_mm`` is the pixel size a calibrated
-    ruler at the isocentre shows (the physical detector pixel is ``pixel_mm × magnification``). Rows run superior →
+    Detector pixels are described at the **isocentre plane's scale**: ``pixel_mm`` is the pixel size a ruler
+    calibrated at the isocentre shows (the physical detector pixel is ``pixel_mm × magnification``). Rows run superior →
     inferior; columns run anterior → posterior (``"lateral"``: beam along the patient's right–left x axis, source on
     the right) or patient's right → left (``"ap"``: beam along y, source in front), as
     :class:`lumbarlab.volume.Radiograph` displays them.
@@ -352,11 +357,13 @@ def drr(ct: Volume | AttenuationVolume, pose: Pose | torch.Tensor, geometry: Con
     (dimensionless, the −log of the transmitted fraction, Beer–Lambert) along the ray from the point source, through
     the CT moved by ``pose``.
 
-    Each ray is sampled at evenly spaced depths (planes parallel to the detector) with trilinear interpolation
-    (``grid_sample``; zero outside the CT), and the samples are summed times the path length per depth step, which a
-    ray leaving the central ray by the angle θ has 1 / cos θ times longer (ray casting, cf. Siddon, Med. Phys. 1985).
-    Every step is a torch operation, so the image is differentiable with respect to the pose (DiffDRR, Gopalakrishnan &
-    Golland 2022).
+    Trilinear ray marching: each ray is sampled at evenly spaced depths (planes parallel to the detector) with
+    trilinear interpolation (``grid_sample``; zero outside the CT), and the samples are summed times the path length
+    per depth step, which a ray leaving the central ray by the angle θ has 1 / cos θ times longer. This is an
+    interpolating projector (cf. Joseph, IEEE TMI 1982), not Siddon's exact voxel-crossing algorithm (Med. Phys.
+    1985): it integrates the trilinear interpolant of the CT, so detail thinner than a voxel (a cortical shell) is
+    smeared by the CT's grid whatever ``step_mm`` is. Every step is a torch operation, so the image is differentiable
+    with respect to the pose (DiffDRR, Gopalakrishnan & Golland 2022).
 
     Args:
         ct: a CT :class:`~lumbarlab.volume.Volume` in HU, or one made by :func:`prepare_ct` (faster when reused).
@@ -439,8 +446,9 @@ def drr(ct: Volume | AttenuationVolume, pose: Pose | torch.Tensor, geometry: Con
 
 def gradient_correlation(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Gradient correlation of two images: the mean of the normalised cross-correlations of their row and column
-    differences (Penney et al., IEEE TMI 1998). 1 for images equal up to brightness, contrast and any smooth
-    background; insensitive to what the CT leaves out (soft tissue beyond its field of view adds a smooth offset).
+    differences (Penney et al., IEEE TMI 1998). Exactly 1 for images equal up to brightness, contrast and a linear
+    ramp (a ramp adds a constant to the differences, which the NCC subtracts); a slowly varying background (such as
+    the soft tissue beyond a CT's field of view) changes it only a little, an edge the other image lacks does.
 
     ``NCC(u, v) = Σ (u − ū)(v − v̄) / sqrt(Σ (u − ū)² Σ (v − v̄)²)`` over the pixels where ``mask`` is true.
 
@@ -470,10 +478,11 @@ def _ncc(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 def simulate_radiograph(ct: Volume | AttenuationVolume, pose: Pose, geometry: ConeGeometry, blur_mm: float = 0.6,
                         photons: float = 5.0e4, rng: np.random.Generator | None = None,
-                        step_mm: float | None = None) -> np.ndarray:
+                        step_mm: float | None = None, device: str | torch.device | None = None) -> np.ndarray:
     """A synthetic radiograph of a CT at a pose: the DRR's line integrals ``p``, the detector's blur (Gaussian,
     ``blur_mm`` at the isocentre scale) and quantum noise — ``photons`` per pixel before the patient, Poisson counts
-    (Gaussian of the same variance) — returned as ``−log(N / N0)`` (bone bright).
+    (Gaussian of the same variance) — returned as ``−log(N / N0)`` (bone bright). No ``rng``: no noise. The DRR is
+    computed on ``device`` (default: the CT's, or CPU); blur and noise on the CPU.
 
     Render it from a CT other than the one you register (a finer grid, its own noise) so that the target is not the
     registration's own model.
@@ -486,7 +495,7 @@ def simulate_radiograph(ct: Volume | AttenuationVolume, pose: Pose, geometry: Co
         ((9, 9), True)
     """
     with torch.no_grad():
-        p = drr(ct, pose, geometry, step_mm=step_mm).cpu().numpy().astype(np.float64)
+        p = drr(prepare_ct(ct, device), pose, geometry, step_mm=step_mm).cpu().numpy().astype(np.float64)
     if blur_mm > 0:
         p = ndimage.gaussian_filter(p, blur_mm / geometry.pixel_mm, mode="nearest")
     if rng is not None and photons > 0:
@@ -506,6 +515,23 @@ class PoseResult:
     iterations: int
     losses: list[float]
     levels: list[int]
+
+
+def bin_image(image, factor: int) -> np.ndarray:
+    """An image averaged in ``factor × factor`` blocks (rows and columns that do not fill a block dropped): what the
+    detector of :meth:`ConeGeometry.binned` reads.
+
+    Example:
+        >>> bin_image(np.arange(20.0).reshape(4, 5), 2).tolist()
+        [[3.0, 5.0], [13.0, 15.0]]
+    """
+    a = np.asarray(image)
+    f = int(factor)
+    if a.ndim != 2 or f < 1 or f > min(a.shape):
+        raise LumbarLabError(f"bin_image needs a 2D image and a factor between 1 and its size, got shape {a.shape} "
+                             f"and factor {factor}.")
+    rows, cols = a.shape[0] // f, a.shape[1] // f
+    return a[:rows * f, :cols * f].reshape(rows, f, cols, f).mean(axis=(1, 3))
 
 
 def _target_image(radiograph, geometry: ConeGeometry) -> np.ndarray:
@@ -541,7 +567,9 @@ def estimate_pose(ct: Volume | AttenuationVolume, radiograph, geometry: ConeGeom
         initial: the starting :class:`Pose` (its centre is the centre of the rotations found).
         levels: bin factors, coarse to fine.
         iterations: Adam steps per level (one number for all).
-        lr: the first step size: ``lr`` mm of translation and ``lr`` degrees of rotation, halved at each finer level.
+        lr: Adam's step size at the first level, in the parameters' units: an Adam step moves each parameter by
+            about ``lr`` at most, i.e. ``lr`` mm of translation and ``lr`` degrees of rotation; halved at each finer
+            level and falling as a cosine to a twentieth of that within a level.
         device: torch device (default: the CT's, or CPU).
         step_mm: sample spacing along the rays (default: the larger of the CT's voxel size and half the binned
             pixel).
@@ -587,8 +615,7 @@ def estimate_pose(ct: Volume | AttenuationVolume, radiograph, geometry: ConeGeom
     for k, (f, n_it) in enumerate(zip(levels, its, strict=True)):
         f = int(f)
         geo = geometry.binned(f)
-        rows, cols = geo.shape
-        target = target_full[:rows * f, :cols * f].reshape(rows, f, cols, f).mean(axis=(1, 3))
+        target = bin_image(target_full, f)
         target_t = torch.from_numpy(np.ascontiguousarray(target)).to(dev)
         blur = geo.pixel_mm / 2 if f > 1 else 0.0
         vol = prepare_ct(base, dev, blur_mm=blur) if blur > 0 else base
@@ -612,11 +639,12 @@ def estimate_pose(ct: Volume | AttenuationVolume, radiograph, geometry: ConeGeom
 
 
 def projected_tre(points, estimated: Pose, true: Pose, geometry: ConeGeometry) -> np.ndarray:
-    """Projection distance per landmark, mm: how far apart a point's images lie on the detector when the CT is at the
-    estimated and at the true pose, at the isocentre plane's scale (the detector distance divided by the
-    magnification). Its mean over landmarks is the mean projection distance (mPD), the in-image error of 2D/3D
-    registration used beside the 3D mean target registration error (mTRE) in the standardised evaluation of
-    van de Kraats et al., IEEE TMI 2005. A single view cannot see motion along its rays: that error is in the 3D TRE,
+    """Reprojection distance per landmark at the isocentre plane, mm: how far apart a landmark's two images lie on the
+    detector — one with the CT at the estimated pose, one at the true pose — divided by the magnification (sod + oid)
+    / sod, i.e. measured with a ruler calibrated at the isocentre plane. Its mean over the landmarks is the **mean
+    reprojection distance (mRPD)**. The name is kept for the API; it is a 2D image error, not a 3D target
+    registration error (TRE), and not van de Kraats et al.'s 3D projection distance (:func:`projection_distance`).
+    A single view cannot see motion along its rays except through the magnification: that error is in the 3D TRE,
     not here.
 
     Args:
@@ -634,3 +662,31 @@ def projected_tre(points, estimated: Pose, true: Pose, geometry: ConeGeometry) -
     """
     p = np.asarray(points, float)
     return np.linalg.norm(geometry.project(estimated.apply(p)) - geometry.project(true.apply(p)), axis=1)
+
+
+def projection_distance(points, estimated: Pose, true: Pose, geometry: ConeGeometry) -> np.ndarray:
+    """Projection distance per landmark, mm (van de Kraats et al., "Standardized evaluation methodology for 2-D–3-D
+    registration", IEEE TMI 2005): the 3D distance of the landmark at the estimated pose from the line through the
+    X-ray source and the landmark at the true pose (the ray its true image lies on). Its mean over the landmarks is
+    their mPD. Like the reprojection distance it is blind to motion along the rays, but it is measured where the
+    landmark is, not on the detector.
+
+    Args:
+        points: (N, 3) landmarks in CT world mm.
+        estimated, true: the two poses.
+        geometry: the radiograph's geometry (only its source is used).
+
+    Example:
+        >>> geo = ConeGeometry("lateral", sod=900.0)
+        >>> pts = [[0.0, 0.0, 0.0], [0.0, 90.0, 0.0]]
+        >>> projection_distance(pts, Pose((0, 0, 0), (0, 0, 2.0)), Pose.identity(), geo).round(3).tolist()
+        [2.0, 2.0]
+        >>> projection_distance(pts, Pose((0, 0, 0), (10.0, 0, 0)), Pose.identity(), geo).round(3).tolist()
+        [0.0, 0.995]
+    """
+    p = np.asarray(points, float)
+    est, tru = estimated.apply(p), true.apply(p)
+    ray = tru - geometry.source
+    ray /= np.linalg.norm(ray, axis=1, keepdims=True)
+    off = est - geometry.source
+    return np.linalg.norm(off - (off * ray).sum(1, keepdims=True) * ray, axis=1)
