@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["figure_to_png", "label_colours", "sagittal_slice", "case_overview", "presets_figure", "draw_corners",
-           "measurement_overlay", "ct_label_panels"]
+           "measurement_overlay", "ct_label_panels", "checkerboard"]
 
 
 def figure_to_png(fig, dpi: int = 80) -> bytes:
@@ -26,6 +26,24 @@ def figure_to_png(fig, dpi: int = 80) -> bytes:
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     return buf.getvalue()
+
+
+def checkerboard(fixed: np.ndarray, moving: np.ndarray, squares: int = 8) -> np.ndarray:
+    """Two 2D images of one shape interleaved in a ``squares`` × ``squares`` chequerboard (fixed in the squares whose
+    row + column is even): where a registration worked, edges run straight across the squares' borders.
+
+    Example:
+        >>> checkerboard(np.zeros((4, 4)), np.ones((4, 4)), squares=2).tolist()
+        [[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0], [1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0]]
+    """
+    a, b = np.asarray(fixed, float), np.asarray(moving, float)
+    if a.shape != b.shape or a.ndim != 2:
+        from lumbarlab.errors import LumbarLabError
+
+        raise LumbarLabError(f"a chequerboard needs two 2D images of one shape, got {a.shape} and {b.shape}.")
+    rows = (np.arange(a.shape[0]) * squares // a.shape[0])[:, None]
+    cols = (np.arange(a.shape[1]) * squares // a.shape[1])[None, :]
+    return np.where((rows + cols) % 2 == 0, a, b)
 
 
 def label_colours(labels: np.ndarray, alpha: float = 0.35) -> np.ndarray:

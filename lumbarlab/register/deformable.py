@@ -72,9 +72,22 @@ def displace_points(points, u, fixed: Volume) -> np.ndarray:
 
 def warp_volume(moving: Volume, u, fixed: Volume, order: int = 1, cval: float = np.nan) -> Volume:
     """The moving image sampled at ``φ(x)`` for every voxel ``x`` of the fixed grid (order 0 for label maps);
-    ``cval`` where ``φ(x)`` leaves the moving image (NaN: not scanned; use 0 for labels)."""
+    ``cval`` where ``φ(x)`` leaves the moving image (NaN: not scanned; use 0 for labels). ``u`` is a displacement
+    field or a :class:`PointTransform` (a rigid/affine result: the moving image brought into line for overlays,
+    chequerboards and joint histograms).
+
+    Example:
+        >>> v = Volume(np.arange(27.0).reshape(3, 3, 3), (1.0, 1.0, 1.0))
+        >>> shift = PointTransform(np.eye(3), np.array([1.0, 0.0, 0.0]), 0.0)    # fixed x ↦ moving x + 1 mm
+        >>> warp_volume(v, shift, v).array[:, 0, 0].tolist()
+        [9.0, 18.0, nan]
+    """
     from scipy import ndimage
 
+    if not (isinstance(moving, Volume) and isinstance(fixed, Volume)):
+        raise LumbarLabError("warp_volume takes two lumbarlab Volumes.")
+    if isinstance(u, PointTransform):
+        u = displacement_from_transform(u, fixed)
     u = _check_field(u, fixed)
     if order not in (0, 1, 3):
         raise LumbarLabError(f"order must be 0, 1 or 3, got {order}.")

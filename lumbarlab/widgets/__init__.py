@@ -15,8 +15,10 @@ from lumbarlab.widgets.metric_explorer import (
 )
 from lumbarlab.widgets.mri_panel import MRIPanel
 from lumbarlab.widgets.phantom_explorer import PhantomExplorer
+from lumbarlab.widgets.registration_panel import RegistrationPanel
 from lumbarlab.widgets.view3d import view3d
 from lumbarlab.widgets.xray_panel import XrayPanel
 
 __all__ = ["PhantomExplorer", "MetricExplorer", "ClassificationPanel", "SegmentationPanel", "DetectionPanel", "view3d",
-           "LandmarkJitterPanel", "grade_flip_curve", "CAMPanel", "XrayPanel", "CTPanel", "MRIPanel"]
+           "LandmarkJitterPanel", "grade_flip_curve", "CAMPanel", "XrayPanel", "CTPanel", "MRIPanel",
+           "RegistrationPanel"]
