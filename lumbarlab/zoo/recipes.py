@@ -156,6 +156,14 @@ RECIPES: dict[str, Recipe] = {
                modality="t2", spatial_dims=2, dataset="phantom_mri_discs", image_size=(96, 176, 192), spacing=1.25,
                train=(100_000, 300), val=(800_000, 20), test=(900_000, 40), epochs=30, batch_size=32, lr=2e-3,
                in_channels=3),
+        Recipe("ct-register", "registration", "localnet", "tiny", 3, ("tre_reduction", ">=", 2.0),
+               "3D MONAI LocalNet (8 initial channels, 4 levels) predicting a dense displacement from a moving and a fixed "
+               "CT of one phantom patient in two postures (±10° of lordosis), both windowed to −200…1500 HU on one 4 mm "
+               "grid; loss: 1 − local NCC + Dice of the warped T12–sacrum labels + 0.5 × bending energy (Hu et al. 2018). "
+               "Scored by the mean TRE of 45 vertebral landmarks, the folded voxels and the labels' Dice.",
+               modality="ct", spatial_dims=3, dataset="phantom_posture_pairs", image_size=(40, 32, 64), spacing=4.0,
+               train=(100_000, 80), val=(800_000, 4), test=(900_000, 8), epochs=16, batch_size=2, lr=2e-3,
+               augment=False),
         Recipe("ct-denoise", "reconstruction", "dncnn", "small", 1, ("psnr_gain_quarter", ">=", 5.0),
                "2D DnCNN (Zhang et al. 2017: 8 layers of 32 channels, predicts the noise and subtracts it) on axial "
                "slices of body-wide phantom CTs at 1.25 mm in-plane, trained on 64 × 64 crops at quarter, half and "
