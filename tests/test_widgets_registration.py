@@ -37,6 +37,8 @@ def test_per_vertebra_rigid_is_the_best_and_overlays_redraw_only(panel):
     assert panel.image.value != shown and panel.result["seconds"] == seconds      # redrawn, not registered again
     panel.set(view="difference", slice=5)
     assert panel.image.value[:4] == b"\x89PNG"
+    panel.set(method="LocalNet (zoo)")     # the sacrum registered rigidly, then the zoo network
+    assert panel.result["tre"].mean() < 0.3 * panel.before.mean() and panel.result["folded"] < 1.0
 
 
 def test_errors_show_in_the_message_line_and_keep_the_result(panel):

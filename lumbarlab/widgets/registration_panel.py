@@ -3,7 +3,8 @@ registered by a method the user picks, shown as fixed, registered moving and a c
 the two, with the target registration error of every vertebral landmark.
 
 Methods: none, rigid, affine (:func:`lumbarlab.register.register_volumes`), a B-spline free-form deformation
-(SimpleITK, after the affine), the zoo's learned LocalNet ``ct-register`` (after the affine) and one rigid transform
+(SimpleITK, after the affine), the zoo's learned LocalNet ``ct-register`` (after a rigid registration of the sacrum:
+its training pairs had the sacrum in place) and one rigid transform
 per vertebra (:func:`lumbarlab.register.vertebrae.per_vertebra_rigid`). A user error (a negative seed, a posture the
 phantom cannot take, a model not installed) shows in the message line and the panel keeps its last good result.
 """
@@ -51,6 +52,11 @@ def register_pair(pair, method: str, iterations: int = 40) -> dict:
         return {"pair": pair, "field": u, "points": pair.fixed_points.copy(), "seconds": 0.0}
     if method in ("rigid", "rigid per vertebra"):
         start = register_volumes(moving, fixed, "rigid", levels=(2, 1), iterations=iterations)
+    elif method == "LocalNet (zoo)":  # the network learnt pairs with the sacrum in place: register the sacrum first
+        from scipy import ndimage
+
+        sacrum = ndimage.binary_dilation(np.asarray(pair.fixed_labels.array) == 26, iterations=2)
+        start = register_volumes(moving, fixed, "rigid", levels=(2, 1), iterations=iterations, mask=sacrum)
     else:
         start = register_volumes(moving, fixed, "affine", levels=(2, 1), iterations=iterations)
     u = displacement_from_transform(start, fixed)
