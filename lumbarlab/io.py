@@ -88,15 +88,25 @@ def write_image(volume: Volume, path: str | os.PathLike, compress: bool = True, 
     return path
 
 
+def sitk_image(volume: Volume, array=None):
+    """``volume`` as a SimpleITK image: ITK's LPS geometry and (k, j, i) array order; ``array`` (same shape) replaces
+    the voxel values, e.g. a filled copy or a mask on the same grid."""
+    import SimpleITK as sitk
+
+    values = np.asarray(volume.array if array is None else array)
+    img = sitk.GetImageFromArray(np.ascontiguousarray(values.transpose(2, 1, 0)))
+    img.SetSpacing(tuple(float(s) for s in volume.spacing))
+    img.SetOrigin(tuple(float(v) for v in RAS_TO_LPS @ np.asarray(volume.origin)))
+    img.SetDirection(tuple(float(v) for v in (RAS_TO_LPS @ volume.direction).ravel()))
+    return img
+
+
 def _write_itk(volume: Volume, path: Path, compress: bool) -> None:
     import shutil
 
     import SimpleITK as sitk
 
-    img = sitk.GetImageFromArray(np.ascontiguousarray(np.asarray(volume.array).transpose(2, 1, 0)))
-    img.SetSpacing(tuple(float(s) for s in volume.spacing))
-    img.SetOrigin(tuple(float(v) for v in RAS_TO_LPS @ np.asarray(volume.origin)))
-    img.SetDirection(tuple(float(v) for v in (RAS_TO_LPS @ volume.direction).ravel()))
+    img = sitk_image(volume)
     if _suffix(path) != ".mhd":
         with atomic_path(path) as tmp:
             sitk.WriteImage(img, str(tmp), useCompression=compress)

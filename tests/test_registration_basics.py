@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from rotations import rotation_xyz
 
 from lumbarlab.errors import LumbarLabError
 from lumbarlab.metrics import folded_fraction, jacobian_determinant, target_registration_error
@@ -113,12 +114,7 @@ def test_affine_fit_and_2d_points(landmarks):
 
 
 # -- intensity-based registration of volumes -----------------------------------------------------------------
-def _rot(deg) -> np.ndarray:
-    ax, ay, az = np.radians(deg)
-    rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
-    ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
-    rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
-    return rz @ ry @ rx
+_rot = rotation_xyz
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from rotations import rotation_xyz
 
 from lumbarlab.errors import LumbarLabError
 from lumbarlab.metrics import target_registration_error
@@ -188,12 +189,7 @@ def test_flatten_intensity_removes_a_smooth_gain():
 
 
 # -- the phantom: T1/T2 to CT ----------------------------------------------------------------------------------
-def _rot(deg) -> np.ndarray:
-    ax, ay, az = np.radians(deg)
-    rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
-    ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
-    rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
-    return rz @ ry @ rx
+_rot = rotation_xyz
 
 
 MOTION = (_rot((3.0, -2.0, 3.0)), np.array([6.0, -5.0, 6.0]))       # 4.7° and 9.8 mm

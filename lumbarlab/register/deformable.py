@@ -111,18 +111,11 @@ def compose(transform: PointTransform, u, fixed: Volume) -> np.ndarray:
 
 
 def _sitk_image(volume: Volume, fill: float):
-    import SimpleITK as sitk
-
-    from lumbarlab.io import RAS_TO_LPS
+    """The volume (NaN → ``fill``) and the mask of its scanned voxels as SimpleITK images."""
+    from lumbarlab.io import sitk_image
 
     arr = np.asarray(volume.array, np.float32)
-    img = sitk.GetImageFromArray(np.ascontiguousarray(np.nan_to_num(arr, nan=fill).transpose(2, 1, 0)))
-    img.SetSpacing(tuple(float(s) for s in volume.spacing))
-    img.SetOrigin(tuple(float(v) for v in RAS_TO_LPS @ np.asarray(volume.origin)))
-    img.SetDirection(tuple(float(v) for v in (RAS_TO_LPS @ volume.direction).ravel()))
-    mask = sitk.GetImageFromArray(np.ascontiguousarray(np.isfinite(arr).transpose(2, 1, 0).astype(np.uint8)))
-    mask.CopyInformation(img)
-    return img, mask
+    return sitk_image(volume, np.nan_to_num(arr, nan=fill)), sitk_image(volume, np.isfinite(arr).astype(np.uint8))
 
 
 def bspline_register(moving: Volume, fixed: Volume, grid_mm: float = 40.0, metric: str = "ncc",
@@ -165,8 +158,9 @@ def bspline_register(moving: Volume, fixed: Volume, grid_mm: float = 40.0, metri
             raise LumbarLabError(f"the mask must be a non-empty array of the fixed grid's shape {fixed.shape}, got "
                                  f"{roi.shape} with {int(roi.sum())} voxels in it.")
         roi &= np.isfinite(np.asarray(fixed.array))
-        f_mask = sitk.GetImageFromArray(np.ascontiguousarray(roi.transpose(2, 1, 0).astype(np.uint8)))
-        f_mask.CopyInformation(f_img)
+        from lumbarlab.io import sitk_image
+
+        f_mask = sitk_image(fixed, roi.astype(np.uint8))
     m_img, m_mask = _sitk_image(moving, float(np.nanmin(moving.array)))
     extent = (np.asarray(fixed.shape) - 1) * np.asarray(fixed.spacing)
     mesh = [max(int(round(e / grid_mm)), 1) for e in extent]
@@ -235,10 +229,10 @@ def learned_register(model, moving: Volume, fixed: Volume, initial: PointTransfo
     started = time.perf_counter()
     start = initial or PointTransform(np.eye(3), np.zeros(3), 0.0)
     on_fixed = warp_volume(moving, displacement_from_transform(start, fixed), fixed)
-    low, high = window
+    from lumbarlab.datasets.registration_pairs import ct_window
 
-    def scaled(a):
-        return np.nan_to_num(np.clip((np.asarray(a, np.float32) - low) / (high - low), 0.0, 1.0), nan=0.0)
+    def scaled(a):  # the training pairs' scale (registration_pairs.pair_arrays)
+        return np.nan_to_num(ct_window(a, *window), nan=0.0)
 
     device = get_device()
     model = model.to(device).eval()
