@@ -37,6 +37,7 @@ from lumbarlab.measure.label_map import (
 from lumbarlab.measure.landmarks import (
     centroids,
     corners_from_label_image,
+    corners_from_lateral_mask,
     corners_from_mask,
     corners_to_mask,
     read_corners_csv,
@@ -49,7 +50,7 @@ __all__ = [
     "meyerding_slip", "meyerding_grade", "endplate_angle", "lordosis_angle", "cobb_angle", "vertebral_heights",
     "genant_grade", "bone_density_category", "segmental_angle", "sacral_slope", "lumbosacral_angle",
     "disc_heights", "height_loss", "measure_lateral", "measure_ap", "LateralReport", "APReport",
-    "corners_from_mask", "corners_to_mask", "corners_from_label_image", "centroids", "read_corners_csv",
+    "corners_from_mask", "corners_from_lateral_mask", "corners_to_mask", "corners_from_label_image", "centroids", "read_corners_csv",
     "write_corners_csv", "trabecular_hu", "trabecular_core", "heights_from_label_map", "canal_ap_diameter", "measure_label_map",
     "LabelMapReport", "mid_sagittal_slice", "vertebra_geometry", "VertebraGeometry",
 ]
