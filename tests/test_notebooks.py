@@ -77,3 +77,23 @@ def test_start_here_reports_its_own_numbers(tmp_path):
     assert "asked for 30 %, measured 30.0" in text  # slip measured on the corners
     assert "Exercise 1: not answered yet" in text
     assert "Pfirrmann I" in text and "Pfirrmann V" in text
+
+
+def test_this_run_sentences_are_generated_from_the_run():
+    """A lesson's "This run:" sentences carry its numbers, so they are written by the run itself (an f-string shown
+    with ``Markdown``), never typed into a markdown cell where they would go stale; every lesson after the first has
+    at least one."""
+    import re
+
+    for path in NOTEBOOKS:
+        nb = json.loads(path.read_text())
+        for cell in nb["cells"]:
+            text = "".join(cell["source"])
+            if cell["cell_type"] == "markdown":
+                assert "**This run:**" not in text, f"{path.name}: a typed 'This run:' sentence; generate it in code"
+        generated = [c for c in nb["cells"] if c["cell_type"] == "code" and "This run:" in "".join(c["source"])]
+        for cell in generated:
+            text = "".join(cell["source"])
+            assert "Markdown(" in text and re.search(r'f"[^"]*\{', text), f"{path.name}: 'This run:' must be an f-string"
+        if not path.name.startswith("00_"):
+            assert generated, f"{path.name}: no 'This run:' sentence generated from the run"
