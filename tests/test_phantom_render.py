@@ -134,3 +134,21 @@ def test_fast_lateral_dataset_is_reproducible_and_mixed():
     slipped = [max(r.truth["slip_percent"].values()) > 0 for r in a]
     assert 0 < sum(slipped) < len(slipped)
     assert all(r.image.shape == (96, 96) and set(r.corners) >= {"L1", "L5", "S1"} for r in a)
+
+
+@pytest.mark.parametrize("side_mm", [120.0, 170.0, 340.0])
+def test_fast_lateral_renders_any_field_of_view(side_mm):
+    """A field of view narrower or wider than the default 230 mm renders: structures outside it are left out (a
+    170 mm view used to crash, an empty window above the image read as 'all rows but the last two'), and the
+    pixel size follows the field."""
+    from lumbarlab.phantom.anatomy import build_spine
+    from lumbarlab.phantom.fast2d import LateralFOV
+
+    params = sample_params(990_000)
+    rad = lateral_radiograph(params, size=128, fov=LateralFOV.around(build_spine(params), side_mm))
+    assert rad.image.shape == (128, 128) and np.isfinite(rad.image).all()
+    assert rad.spacing[0] == pytest.approx(side_mm / 128)
+    present = set(np.unique(rad.body_labels).tolist())
+    assert {22, 23} <= present  # L3 and L4 sit in the middle of every field
+    if side_mm < 150:
+        assert 19 not in present  # T12 lies outside a 120 mm field centred on L1–S1

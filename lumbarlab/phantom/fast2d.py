@@ -103,8 +103,11 @@ def lateral_radiograph(
 
     def window_around(cy: float, cz: float, reach: float) -> tuple[slice, slice]:
         """Rows and columns of the pixels within ``reach`` mm of (cy, cz)."""
-        rows = slice(max(int((top - cz - reach) / pixel), 0), min(int((top - cz + reach) / pixel) + 1, size))
-        cols = slice(max(int((left - cy - reach) / pixel), 0), min(int((left - cy + reach) / pixel) + 1, size))
+        r0, c0 = max(int((top - cz - reach) / pixel), 0), max(int((left - cy - reach) / pixel), 0)
+        # an empty window (the structure lies outside the field) must stay empty: a negative stop would
+        # otherwise count from the end of the image
+        rows = slice(r0, max(min(int((top - cz + reach) / pixel) + 1, size), r0))
+        cols = slice(c0, max(min(int((left - cy + reach) / pixel) + 1, size), c0))
         return rows, cols
 
     def slabs(half: float, x0: float) -> list[tuple[float, float, float]]:
