@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_cam.py --out benchmarks/results/bench_cam_cpu.json
 	$(BIN)/python benchmarks/bench_label_map.py --out benchmarks/results/bench_label_map.json
 	$(BIN)/python benchmarks/bench_panels.py --out benchmarks/results/bench_panels.json
+	$(BIN)/python benchmarks/bench_compact.py --out benchmarks/results/bench_compact.json
 
 lint: install
 	$(BIN)/ruff check lumbarlab data_fetch tests benchmarks
