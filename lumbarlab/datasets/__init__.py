@@ -5,6 +5,7 @@
 * :mod:`~lumbarlab.datasets.ct` — phantom CT and its HU window; :mod:`~lumbarlab.datasets.mri` — thick sagittal
   stacks, MRI normalisation, and the series of converted MRI studies with their gradings.
 * :mod:`~lumbarlab.datasets.preprocess` — preprocessing that returns its transform (square fit to a model).
+* :mod:`~lumbarlab.datasets.sites` — imaging sites (acquisition + population) of the phantom, for domain shift.
 """
 
 from lumbarlab.datasets.ct import (
@@ -23,6 +24,16 @@ from lumbarlab.datasets.ct import (
 )
 from lumbarlab.datasets.mri import FetchedSeries, normalize_mri, phantom_sagittal_stacks
 from lumbarlab.datasets.preprocess import SquareFit, fit_to_model
+from lumbarlab.datasets.sites import (
+    SITES,
+    Site,
+    lumbosacral_split,
+    randomised,
+    site_cases,
+    site_params,
+    site_radiographs,
+    site_xrays,
+)
 from lumbarlab.datasets.volumes import (
     FetchedVolumes,
     PatchDataset,
@@ -52,4 +63,5 @@ __all__ = [
     "phantom_ct_spine", "BoneDensitySplit", "phantom_bone_density", "dxa_t_score", "DENSITY_CLASSES",
     "phantom_sagittal_stacks", "normalize_mri", "FetchedSeries",
     "SquareFit", "fit_to_model",
+    "Site", "SITES", "site_params", "site_radiographs", "site_xrays", "site_cases", "randomised", "lumbosacral_split",
 ]

@@ -86,7 +86,7 @@ def draw_acquisition(seed: int, realism: str) -> dict:
 
     Radiograph: source–image distance (mm), object–image distance of the mid-sagittal plane (mm), patient
     rotation about the vertical axis and tilt about the AP axis (degrees; positioning error of a few
-    degrees is routine), relative exposure (log-uniform 0.5–2), kVp 75–95, anti-scatter grid (80 % of
+    degrees is routine), relative exposure (log-uniform 0.5–2), kVp 75–95, anti-scatter grid (85 % of
     departments), scatter-to-primary ratio, heel-effect amplitude, collimation margins (fractions of the
     field), equalisation strength, display gamma and edge enhancement of the detector's processing. CT:
     kernel, slice thickness (mm), kVp, contrast phase. MRI: posterior-coil fall-off length (mm), a
