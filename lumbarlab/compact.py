@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from lumbarlab.errors import LumbarLabError
+from lumbarlab.metrics.seeds import seed_spread
 
 __all__ = ["CompactUNet", "SeparableConv", "matched_pair", "segmentation_loss", "train_segmenter", "training_step_ms",
            "standard_flops", "separable_flops", "Latency", "latency", "latency_table", "Speedup", "paired_speedup", "op_times", "quantise_int8", "quantise_dynamic",
@@ -862,8 +863,6 @@ def comparison_rows(variants: dict[str, dict], baseline: str, reference_of: dict
         >>> rows[1]["speedup"], rows[1]["dice_mean"], rows[1]["reference"]
         (2.0, 0.7, 'a')
     """
-    from scipy import stats
-
     reference_of = reference_of or {}
     for ref in [baseline, *reference_of.values()]:
         if ref not in variants:
@@ -874,12 +873,11 @@ def comparison_rows(variants: dict[str, dict], baseline: str, reference_of: dict
         ref = variants[ref_name]
         ref_dice = np.asarray(ref.get("dice", []), float)
         d = np.asarray(v.get("dice", []), float)
-        n = len(d)
-        mean = float(d.mean()) if n else None
+        spread = seed_spread(d) if len(d) else None
+        mean = None if spread is None else spread.mean
         sd = half = None  # JSON has no NaN: None where the seeds cannot give a number
-        if n > 1:
-            sd = float(d.std(ddof=1))
-            half = float(stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n))
+        if spread is not None and spread.n > 1:
+            sd, half = spread.sd, spread.half_width
         t: Latency = v["latency"]
         rt: Latency = ref["latency"]
         if t.times_ms and len(t.times_ms) == len(rt.times_ms):
@@ -898,6 +896,6 @@ def comparison_rows(variants: dict[str, dict], baseline: str, reference_of: dict
                "dice_per_seed": [round(float(x), 4) for x in d], "dice_mean": None if mean is None else round(mean, 4),
                "dice_sd": None if sd is None else round(sd, 4),
                "dice_ci95": None if half is None else [round(mean - half, 4), round(mean + half, 4)],
-               "dice_change": round(mean - float(ref_dice.mean()), 4) if n and len(ref_dice) else None}
+               "dice_change": round(mean - float(ref_dice.mean()), 4) if len(d) and len(ref_dice) else None}
         rows.append(row)
     return rows

@@ -47,6 +47,7 @@ import torch
 from torch import nn
 
 from lumbarlab.errors import LumbarLabError
+from lumbarlab.metrics.seeds import seed_spread
 
 __all__ = ["label_fractions", "stratified_order", "augment", "patch_mask", "Pretrained", "pretrain_segmentation",
            "masked_loss", "pretrain_masked", "pretrain_contrastive", "initialise", "fine_tune", "evaluate", "CurvePoint",
@@ -657,18 +658,6 @@ class CurveSummary:
     high: float
 
 
-def _t_interval(values: np.ndarray) -> tuple[float, float, float, float]:
-    from scipy import stats
-
-    n = len(values)
-    mean = float(np.mean(values))
-    if n < 2:
-        return mean, math.nan, math.nan, math.nan
-    sd = float(np.std(values, ddof=1))
-    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
-    return mean, sd, mean - half, mean + half
-
-
 def summarise(points: Sequence[CurvePoint], metric: str = "auc") -> list[CurveSummary]:
     """Per (init, fraction): mean ± sd over seeds and the 95 % t-interval ``mean ± t_{0.975, n−1} · sd / √n``.
 
@@ -687,8 +676,12 @@ def summarise(points: Sequence[CurvePoint], metric: str = "auc") -> list[CurveSu
         groups.setdefault((p.init, p.fraction), []).append(p)
     out = []
     for (init, f), ps in groups.items():
-        mean, sd, low, high = _t_interval(np.array([getattr(p, metric) for p in ps], float))
-        out.append(CurveSummary(init, f, ps[0].n_labelled, len(ps), mean, sd, low, high))
+        values = [getattr(p, metric) for p in ps]
+        if not np.all(np.isfinite(values)):  # an AUC is NaN on a one-class test set: no spread to report
+            out.append(CurveSummary(init, f, ps[0].n_labelled, len(ps), math.nan, math.nan, math.nan, math.nan))
+            continue
+        t = seed_spread(values)
+        out.append(CurveSummary(init, f, ps[0].n_labelled, len(ps), t.mean, t.sd, t.low, t.high))
     return out
 
 
@@ -716,8 +709,11 @@ def paired_difference(points: Sequence[CurvePoint], init: str, baseline: str, fr
     common = sorted(set(a) & set(b))
     if not common:
         raise LumbarLabError(f"no seed has both {init!r} and {baseline!r} at fraction {fraction}.")
-    mean, _, low, high = _t_interval(np.array([a[s] - b[s] for s in common]))
-    return mean, low, high, len(common)
+    diffs = [a[s] - b[s] for s in common]
+    if not np.all(np.isfinite(diffs)):  # an AUC is NaN on a one-class test set
+        return math.nan, math.nan, math.nan, len(common)
+    t = seed_spread(diffs)
+    return t.mean, t.low, t.high, t.n
 
 
 def _mean_auc(y: np.ndarray, *score_sets: np.ndarray) -> float:

@@ -2,11 +2,9 @@
 
 * :func:`cross_site_table` → :class:`SiteTable`: a metric for every (train site, test site) pair and every seed;
   the drop is the in-site value minus the value at another site.
-* :func:`seed_spread` → :class:`Spread`: mean, standard deviation and the 95 % Student-t interval over seeds,
-  :math:`\\bar{x} \\pm t_{n-1,\\,0.975}\\, s/\\sqrt{n}` (Student, Biometrika 1908) — with 2–5 seeds the t
-  quantile (12.7 for n = 2, 4.3 for n = 3) is what keeps the interval honest; :func:`paired_difference` does the
-  same for a comparison run on the same seeds (the per-seed differences, so seed-to-seed noise shared by both
-  arms cancels).
+* :func:`seed_spread` → :class:`Spread` and :func:`paired_difference`: the Student-t interval over seeds of a
+  metric, or of a comparison run on the same seeds — :mod:`lumbarlab.metrics.seeds`, re-exported here because
+  every table of a domain-shift study needs them.
 * :func:`predict_tta`: test-time augmentation, the average of the softmax over transformed copies of each input,
   each dense output mapped back before averaging (Wang et al., "Aleatoric uncertainty estimation with test-time
   augmentation for medical image segmentation", Neurocomputing 2019). Transforms: :class:`Flip`, :class:`Shift`,
@@ -43,71 +41,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from lumbarlab.errors import LumbarLabError
+from lumbarlab.metrics.seeds import Spread, paired_seed_difference, seed_spread
 
 __all__ = ["Spread", "seed_spread", "paired_difference", "SiteTable", "cross_site_table", "Flip", "Shift", "Gamma",
            "default_tta", "predict_tta", "normalise_intensity", "threshold_for_sensitivity", "operating_point",
            "ThresholdTransfer", "transfer_threshold", "NORMALISATIONS", "mean_auc", "prior_shift"]
 
 
-# --- spread over seeds --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Spread:
-    """Mean, sample standard deviation and a ``confidence`` Student-t interval of a metric over ``n`` seeds."""
-
-    mean: float
-    sd: float
-    low: float
-    high: float
-    n: int
-    confidence: float = 0.95
-
-    def __str__(self) -> str:
-        if self.n < 2:
-            return f"{self.mean:.3f} (n=1: no spread)"
-        return (f"{self.mean:.3f} ± {self.sd:.3f} ({100 * self.confidence:.0f} % CI {self.low:.3f}–{self.high:.3f}, "
-                f"n={self.n})")
-
-
-def seed_spread(values: Sequence[float], confidence: float = 0.95) -> Spread:
-    """Mean ± sd of ``values`` (one per seed) and the Student-t interval of their mean.
-
-    Args:
-        values: the metric of each seed's run (NaNs are refused: a run that failed must be reported, not dropped).
-        confidence: coverage of the interval, in (0, 1).
-
-    Example:
-        >>> s = seed_spread([1.0, 3.0])
-        >>> s.mean, s.sd, round(float(s.high - s.mean), 2)  # t(1, 0.975) = 12.71: two seeds say little
-        (2.0, 1.4142135623730951, 12.71)
-    """
-    from scipy import stats
-
-    x = np.asarray(values, dtype=float).ravel()
-    if x.size == 0 or not np.all(np.isfinite(x)):
-        raise LumbarLabError(f"seed_spread needs finite values, one per seed; got {x.tolist()}.")
-    if not 0.0 < confidence < 1.0:
-        raise LumbarLabError(f"confidence must lie in (0, 1), got {confidence}.")
-    mean = float(x.mean())
-    if x.size < 2:
-        return Spread(mean, float("nan"), float("nan"), float("nan"), 1, confidence)
-    sd = float(x.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + confidence / 2, x.size - 1)) * sd / np.sqrt(x.size)
-    return Spread(mean, sd, mean - half, mean + half, int(x.size), confidence)
-
-
-def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> Spread:
-    """:func:`seed_spread` of ``a - b`` seed by seed: the effect of a change run on the same seeds as its baseline.
-    An interval that excludes 0 is a difference these seeds can tell.
-
-    Example:
-        >>> d = paired_difference([0.80, 0.85, 0.90], [0.70, 0.76, 0.79])
-        >>> round(d.mean, 3), bool(d.low > 0)
-        (0.1, True)
-    """
-    a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
-    if a.shape != b.shape:
-        raise LumbarLabError(f"paired values need one per seed in both arms, got {a.size} and {b.size}.")
-    return seed_spread(a - b, confidence)
+# --- spread over seeds: one implementation, in lumbarlab.metrics.seeds ---------------------------------------------
+paired_difference = paired_seed_difference  # the name this module's lessons use for a paired comparison over seeds
 
 
 # --- the train-site × test-site table ------------------------------------------------------------------------------

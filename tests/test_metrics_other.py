@@ -202,3 +202,54 @@ def test_reliability_curve_equals_scikit_learn_and_ece_its_weighted_gap(n_bins):
     assert ece == pytest.approx(np.sum(count * np.abs(ref_freq - ref_conf)) / 400)
     assert 0.1 < ece < 0.3  # E[p - p²] = 1/6 for uniform p
     assert expected_calibration_error(y, np.full(400, y.mean()), n_bins) == pytest.approx(0.0, abs=1e-12)
+
+
+# ---- spread over seeds ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("values", [[0.70, 0.80, 0.90], [0.61, 0.58, 0.66, 0.71, 0.64], [1.0, 3.0]])
+@pytest.mark.parametrize("confidence", [0.9, 0.95])
+def test_seed_spread_equals_scipys_t_interval(values, confidence):
+    from scipy import stats
+
+    s = M.seed_spread(values, confidence)
+    x = np.asarray(values)
+    low, high = stats.t.interval(confidence, len(x) - 1, loc=x.mean(), scale=stats.sem(x))
+    assert (s.mean, s.sd, s.n) == (pytest.approx(x.mean()), pytest.approx(x.std(ddof=1)), len(x))
+    assert (s.low, s.high) == pytest.approx((low, high))
+    assert s.half_width == pytest.approx(high - s.mean)
+
+
+def test_seed_spread_one_seed_and_refusals():
+    one = M.seed_spread([0.5])
+    assert one.n == 1 and np.isnan(one.sd) and np.isnan(one.half_width) and "no spread" in str(one)
+    assert "n=3" in str(M.seed_spread([0.7, 0.8, 0.9]))
+    for bad in ([], [0.5, float("nan")]):
+        with pytest.raises(LumbarLabError, match="finite"):
+            M.seed_spread(bad)
+    with pytest.raises(LumbarLabError, match="confidence"):
+        M.seed_spread([0.1, 0.2], confidence=1.0)
+
+
+def test_paired_seed_difference_cancels_what_both_arms_share():
+    base = np.array([0.60, 0.80, 0.70])  # large seed-to-seed noise …
+    d = M.paired_seed_difference(base + 0.05, base)  # … shared by both arms
+    assert d.mean == pytest.approx(0.05) and d.sd == pytest.approx(0.0, abs=1e-12)
+    unpaired = M.seed_spread(base + 0.05)
+    assert unpaired.low < 0.6 < unpaired.high  # the same arm alone: an interval too wide to tell anything
+    with pytest.raises(LumbarLabError, match="one per seed"):
+        M.paired_seed_difference([1, 2], [1, 2, 3])
+
+
+def test_every_seed_table_uses_the_same_interval():
+    """pretrain's learning-curve summary and compact's comparison rows report metrics.seed_spread's numbers."""
+    from lumbarlab.compact import Latency, comparison_rows
+    from lumbarlab.pretrain import CurvePoint, summarise
+
+    values = [0.61, 0.58, 0.66]
+    s = M.seed_spread(values)
+    curve = summarise([CurvePoint("random", 0.1, 20, k, v, 0.5, [], 0) for k, v in enumerate(values)])[0]
+    assert (curve.mean, curve.sd, curve.low, curve.high) == pytest.approx((s.mean, s.sd, s.low, s.high))
+    rows = comparison_rows({"a": {"parameters": 1, "flops": 1, "latency": Latency(1.0, 0.1, 2, 5), "dice": values}},
+                           baseline="a")
+    assert rows[0]["dice_ci95"] == pytest.approx([s.low, s.high], abs=1e-4)
+    assert rows[0]["dice_sd"] == pytest.approx(s.sd, abs=1e-4)

@@ -11,24 +11,10 @@ from lumbarlab import robustness as rb
 from lumbarlab.errors import LumbarLabError
 
 
-def test_seed_spread_is_the_student_t_interval():
-    s = rb.seed_spread([0.70, 0.80, 0.90])
-    assert s.mean == pytest.approx(0.80) and s.sd == pytest.approx(0.10)
-    half = 4.302652729911275 * 0.10 / np.sqrt(3)  # t(2, 0.975)
-    assert (s.low, s.high) == pytest.approx((0.80 - half, 0.80 + half))
-    assert "n=3" in str(s)
-    one = rb.seed_spread([0.5])
-    assert one.n == 1 and np.isnan(one.sd) and "no spread" in str(one)
-    with pytest.raises(LumbarLabError, match="finite"):
-        rb.seed_spread([0.5, float("nan")])
-
-
-def test_paired_difference_cancels_what_both_arms_share():
-    base = np.array([0.60, 0.80, 0.70])  # large seed-to-seed noise …
-    d = rb.paired_difference(base + 0.05, base)  # … shared by both arms
-    assert d.mean == pytest.approx(0.05) and d.sd == pytest.approx(0.0, abs=1e-12)
-    with pytest.raises(LumbarLabError, match="one per seed"):
-        rb.paired_difference([1, 2], [1, 2, 3])
+def test_seed_spreads_are_the_metrics_ones():
+    """One implementation of the seed interval: the names kept here for the lessons are lumbarlab.metrics' own."""
+    assert rb.seed_spread is metrics.seed_spread and rb.paired_difference is metrics.paired_seed_difference
+    assert rb.Spread is metrics.Spread
 
 
 def test_cross_site_table_in_site_values_drops_and_markdown():

@@ -44,6 +44,7 @@ from lumbarlab.metrics.landmarks import (
 )
 from lumbarlab.metrics.reconstruction import cnr, psnr, snr, ssim
 from lumbarlab.metrics.registration import folded_fraction, jacobian_determinant, target_registration_error
+from lumbarlab.metrics.seeds import Spread, paired_seed_difference, seed_spread
 from lumbarlab.metrics.segmentation import (
     dice,
     hausdorff95,
@@ -61,5 +62,6 @@ __all__ = [
     "mean_surface_distance", "target_registration_error", "jacobian_determinant", "folded_fraction", "weighted_log_loss", "RSNA_SEVERITY_WEIGHTS", "box_iou", "match_detections", "Match", "detection_average_precision",
     "mean_average_precision", "COCO_IOU_THRESHOLDS", "radial_errors", "mean_radial_error",
     "success_detection_rate", "identification_rate", "identified", "localisation_errors", "cohen_kappa", "smape", "psnr", "ssim", "snr", "cnr", "bootstrap_ci", "Interval",
+    "Spread", "seed_spread", "paired_seed_difference",
     "reliability_curve", "expected_calibration_error",
 ]
