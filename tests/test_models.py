@@ -72,8 +72,8 @@ def test_retinanet_detects_without_torchvision_and_its_loss_falls():
 
     import numpy as np
 
+    from lumbarlab.datasets.xray_boxes import label_boxes
     from lumbarlab.phantom.fast2d import lateral_radiograph
-    from lumbarlab.widgets.metric_data import _label_boxes
 
     torch.manual_seed(0)
     det = build_model("detection", size="tiny")
@@ -81,7 +81,7 @@ def test_retinanet_detects_without_torchvision_and_its_loss_falls():
     images = [torch.from_numpy(r.image)[None] for r in rads]
     targets = []
     for r in rads:
-        boxes, _ = _label_boxes(r.body_labels)
+        boxes, _ = label_boxes(r.body_labels)
         targets.append({"boxes": torch.as_tensor(boxes, dtype=torch.float32), "labels": torch.zeros(len(boxes), dtype=torch.long)})
     opt = torch.optim.Adam(det.parameters(), lr=2e-3)
     det.train()

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lumbarlab.datasets.xray import N_LANDMARKS, XraySplit, landmarks_from_corners, mask_classes
+from lumbarlab.datasets.xray import XraySplit, split_of_radiographs
 from lumbarlab.errors import LumbarLabError
 
 __all__ = ["Site", "SITES", "RANDOMISED_SCATTER", "site_params", "site_radiographs", "site_xrays", "site_cases", "randomised",
@@ -290,20 +290,7 @@ def site_xrays(site: Site, n: int, seed: int, size: int = 128, population: Site 
     """
     if n < 1:
         raise LumbarLabError(f"n must be at least 1, got {n}.")
-    images = np.empty((n, size, size), np.float32)
-    masks = np.empty((n, size, size), np.uint8)
-    corners = np.empty((n, N_LANDMARKS, 2), np.float32)
-    slip = np.empty(n, np.float32)
-    seeds = np.empty(n, np.int64)
-    spacing = (1.0, 1.0)
-    for i, r in enumerate(site_radiographs(site, n, seed, size, population)):
-        images[i] = r.image
-        masks[i] = mask_classes(r.body_labels)
-        corners[i] = landmarks_from_corners(r.corners)
-        slip[i] = max(r.truth["slip_percent"].values())
-        seeds[i] = r.truth["seed"]
-        spacing = r.spacing
-    return XraySplit(images, slip, masks, corners, tuple(float(s) for s in spacing), seeds)
+    return split_of_radiographs(site_radiographs(site, n, seed, size, population), n, size)
 
 
 def site_cases(site: Site, n: int, seed: int, shape: tuple[int, int, int] = (64, 64, 80), spacing: float = 2.0,

@@ -23,6 +23,8 @@ Example:
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +33,7 @@ import torch
 from lumbarlab.errors import LumbarLabError
 from lumbarlab.labels import VERSE_LABEL
 
-__all__ = ["XraySplit", "XrayDataset", "phantom_xrays", "LANDMARK_LEVELS", "SEG_CLASSES", "XRAY_TASKS",
+__all__ = ["XraySplit", "XrayDataset", "phantom_xrays", "split_of_radiographs", "LANDMARK_LEVELS", "SEG_CLASSES", "XRAY_TASKS",
            "corners_to_dict", "landmarks_from_corners", "mask_classes", "N_LANDMARKS", "fetched_xrays"]
 
 LANDMARK_LEVELS: tuple[str, ...] = ("L1", "L2", "L3", "L4", "L5", "S1")
@@ -118,19 +120,44 @@ def phantom_xrays(n: int, seed: int, size: int = 256, slip_fraction: float = 0.5
 
     if n < 1:
         raise LumbarLabError(f"n must be at least 1, got {n}.")
+    return split_of_radiographs(lateral_radiographs(n, seed=seed, size=size, slip_fraction=slip_fraction,
+                                                    min_slip=min_slip, max_slip=max_slip), n, size)
+
+
+def split_of_radiographs(radiographs: Iterable, n: int, size: int) -> XraySplit:
+    """An :class:`XraySplit` of ``n`` phantom lateral radiographs of ``size``² pixels, in the order given: image,
+    three-class mask, (22, 2) corner landmarks in pixels, the largest slip (%) and the anatomy seed of each.
+
+    Args:
+        radiographs: iterable of :class:`lumbarlab.phantom.fast2d.Radiograph` (e.g. ``lateral_radiographs``);
+            exactly ``n`` are read.
+        n: number of radiographs.
+        size: their side in pixels.
+
+    Example:
+        >>> from lumbarlab.phantom.fast2d import lateral_radiographs
+        >>> split = split_of_radiographs(lateral_radiographs(2, seed=5, size=64), 2, 64)
+        >>> split.seeds.tolist(), split.masks.shape
+        ([5, 6], (2, 64, 64))
+    """
     images = np.empty((n, size, size), np.float32)
     masks = np.empty((n, size, size), np.uint8)
     corners = np.empty((n, N_LANDMARKS, 2), np.float32)
     slip = np.empty(n, np.float32)
+    seeds = np.empty(n, np.int64)
     spacing = (1.0, 1.0)
-    for i, r in enumerate(lateral_radiographs(n, seed=seed, size=size, slip_fraction=slip_fraction,
-                                              min_slip=min_slip, max_slip=max_slip)):
+    count = 0
+    for i, r in enumerate(itertools.islice(radiographs, n)):
         images[i] = r.image
         masks[i] = mask_classes(r.body_labels)
         corners[i] = landmarks_from_corners(r.corners)
         slip[i] = max(r.truth["slip_percent"].values())
+        seeds[i] = r.truth["seed"]
         spacing = r.spacing
-    return XraySplit(images, slip, masks, corners, tuple(float(s) for s in spacing), np.arange(seed, seed + n))
+        count = i + 1
+    if count < n:
+        raise LumbarLabError(f"asked for {n} radiographs, the source gave {count}.")
+    return XraySplit(images, slip, masks, corners, tuple(float(s) for s in spacing), seeds)
 
 
 class XrayDataset(torch.utils.data.Dataset):

@@ -91,15 +91,12 @@ def segmentation_demo(seed: int = 0, size: int = 256, blur_px: float = 2.5, nois
 
 
 def _label_boxes(labels: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Boxes of every label of a radiograph (the dataset's own convention) with the label names for the legend."""
+    from lumbarlab.datasets.xray_boxes import label_boxes
     from lumbarlab.phantom.labels import LABEL_NAMES
 
-    boxes, names = [], []
-    for idx, sl in enumerate(ndimage.find_objects(labels)):
-        if sl is None:
-            continue
-        boxes.append([sl[1].start, sl[0].start, sl[1].stop, sl[0].stop])
-        names.append(LABEL_NAMES.get(idx + 1, str(idx + 1)))
-    return np.array(boxes, dtype=float), names
+    boxes, values = label_boxes(labels)
+    return boxes, [LABEL_NAMES.get(int(v), str(int(v))) for v in values]
 
 
 def detection_demo(seed: int = 0, size: int = 256, jitter_px: float = 6.0) -> DetectionData:
