@@ -232,11 +232,13 @@ def latency(model, input_shape: tuple[int, ...], runs: int = 30, warmup: int = 5
 
 
 def latency_table(models: dict, input_shape: tuple[int, ...], runs: int = 30, warmup: int = 5,
-                  threads: int | None = None) -> dict[str, Latency]:
+                  threads: int | None = None, seed: int = 0) -> dict[str, Latency]:
     """:func:`latency` of several models timed **interleaved** in one session: each round calls every model once,
     so a burst of load from another job on a shared machine falls on all of them alike instead of on whichever was
-    timed then. Every call's time is kept (``Latency.times_ms``, one per round), so that :func:`paired_speedup` can
-    form the ratio of two models round by round.
+    timed then. The order within a round is shuffled (seeded), so no model always runs right after the same
+    neighbour — whose caches, allocator state or frequency boost it would otherwise inherit every time. Every call's
+    time is kept (``Latency.times_ms``, one per round), so that :func:`paired_speedup` can form the ratio of two
+    models round by round.
 
     Args:
         models: name → callable model (eager, quantised, TorchScript); see :func:`latency` for the CPU and eval.
@@ -244,6 +246,7 @@ def latency_table(models: dict, input_shape: tuple[int, ...], runs: int = 30, wa
         runs: rounds (timed calls per model).
         warmup: untimed rounds first.
         threads: ``torch.set_num_threads`` for the measurement (restored after); None keeps the current.
+        seed: seeds the order of the models within each round.
 
     Example:
         >>> out = latency_table({"a": torch.nn.Identity(), "b": torch.nn.Conv2d(1, 2, 3)}, (1, 1, 8, 8), runs=4, warmup=1)
@@ -262,9 +265,12 @@ def latency_table(models: dict, input_shape: tuple[int, ...], runs: int = 30, wa
         cpu_models = {name: _on_cpu(m) for name, m in models.items()}
         x = torch.rand(input_shape)
         times: dict[str, list[float]] = {name: [] for name in models}
+        names = list(cpu_models)
+        order = np.random.default_rng(seed)
         with torch.inference_mode():
             for r in range(warmup + runs):
-                for name, m in cpu_models.items():
+                for k in order.permutation(len(names)):
+                    name, m = names[k], cpu_models[names[k]]
                     start = time.perf_counter()
                     m(x)
                     if r >= warmup:

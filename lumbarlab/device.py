@@ -17,7 +17,7 @@ from lumbarlab.errors import LumbarLabError
 if TYPE_CHECKING:  # torch is imported late: it costs seconds on a cold start
     import torch
 
-__all__ = ["get_device", "use_device", "autocast", "device_summary", "ENV_VAR"]
+__all__ = ["get_device", "use_device", "autocast", "device_summary", "limit_cpu_threads", "ENV_VAR"]
 
 ENV_VAR = "LUMBARLAB_DEVICE"
 
@@ -82,6 +82,40 @@ def use_device(name: str = "auto") -> torch.device:
             os.environ[ENV_VAR] = previous
         get_device.cache_clear()
         raise
+
+
+def limit_cpu_threads(device: torch.device | str, threads: int = 1) -> int:
+    """On a CPU ``device``, set torch's intra-op threads to ``threads`` and return the count it had; on any other
+    device change nothing (and return the current count). Give the returned count back to ``torch.set_num_threads``
+    to undo.
+
+    Why: a lesson's networks are tiny (tens of thousands of parameters, 64–128 px images) — too little work per
+    operation to split across threads. On the lab's 2-core CI machine, sharing its cores with the notebook server,
+    two torch threads ran such lessons up to ten times slower than one, each waiting on the other (lessons 05b and
+    19, FAST, while other jobs shared the cores). Larger networks on a machine of its own may want more threads: the lessons call this in FAST only,
+    or only for problems small enough (registration of 64³ volumes) that one thread is always enough.
+
+    Args:
+        device: the lesson's device (``lesson.device``) or its name.
+        threads: intra-op threads to use on the CPU (≥ 1).
+
+    Example:
+        >>> import torch
+        >>> before = limit_cpu_threads("cpu", 1)
+        >>> torch.get_num_threads()
+        1
+        >>> limit_cpu_threads("cuda", 1) == 1  # not the CPU: nothing changes
+        True
+        >>> _ = limit_cpu_threads("cpu", before)
+    """
+    import torch
+
+    if threads < 1:
+        raise LumbarLabError(f"threads must be at least 1, got {threads}.")
+    before = torch.get_num_threads()
+    if torch.device(device).type == "cpu":
+        torch.set_num_threads(int(threads))
+    return before
 
 
 def autocast(enabled: bool = True, dtype: torch.dtype | None = None) -> contextlib.AbstractContextManager:

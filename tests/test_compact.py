@@ -70,9 +70,14 @@ def test_latency_table_times_every_model_interleaved():
             calls.append(self.name)
             return x
 
-    out = compact.latency_table({"a": Spy("a"), "b": Spy("b")}, (1, 2), runs=3, warmup=1, threads=1)
-    assert calls == ["a", "b"] * 4  # round by round, warm-up included
-    assert all(t.runs == 3 and t.threads == 1 and t.median_ms > 0 for t in out.values())
+    out = compact.latency_table({"a": Spy("a"), "b": Spy("b"), "c": Spy("c")}, (1, 2), runs=11, warmup=1, threads=1)
+    rounds = [calls[k:k + 3] for k in range(0, len(calls), 3)]
+    assert len(rounds) == 12 and all(sorted(r) == ["a", "b", "c"] for r in rounds)  # every model once a round
+    assert len({r[0] for r in rounds}) == 3  # the order is shuffled: each model runs first in some round
+    calls.clear()
+    compact.latency_table({"a": Spy("a"), "b": Spy("b"), "c": Spy("c")}, (1, 2), runs=11, warmup=1, threads=1)
+    assert [calls[k:k + 3] for k in range(0, len(calls), 3)] == rounds  # … and seeded: the same order again
+    assert all(t.runs == 11 and t.threads == 1 and t.median_ms > 0 for t in out.values())
     with pytest.raises(LumbarLabError, match="at least one"):
         compact.latency_table({}, (1, 2))
 

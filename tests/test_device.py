@@ -44,3 +44,16 @@ def test_autocast_is_a_no_op_on_cpu(monkeypatch):
     with ctx:
         y = torch.ones(2, 2) @ torch.ones(2, 2)
     assert y.dtype == torch.float32
+
+
+def test_limit_cpu_threads_sets_cpu_threads_only_and_can_be_undone():
+    before = torch.get_num_threads()
+    try:
+        assert device.limit_cpu_threads(torch.device("cpu"), 1) == before
+        assert torch.get_num_threads() == 1
+        assert device.limit_cpu_threads("cuda:0", 3) == 1 and torch.get_num_threads() == 1  # not the CPU: untouched
+        assert device.limit_cpu_threads("cpu", before) == 1 and torch.get_num_threads() == before
+        with pytest.raises(LumbarLabError, match="at least 1"):
+            device.limit_cpu_threads("cpu", 0)
+    finally:
+        torch.set_num_threads(before)
