@@ -24,7 +24,7 @@ import numpy as np
 
 from lumbarlab.errors import LumbarLabError
 
-__all__ = ["PointTransform", "rigid_from_points", "affine_from_points"]
+__all__ = ["PointTransform", "rigid_from_points", "affine_from_points", "rotation_xyz"]
 
 
 @dataclass(frozen=True)
@@ -111,3 +111,30 @@ def affine_from_points(moving, fixed) -> PointTransform:
     matrix, translation = solution[:-1].T, solution[-1]
     rms = float(np.sqrt(np.mean(np.sum((m @ matrix.T + translation - f) ** 2, axis=1))))
     return PointTransform(matrix, translation, rms)
+
+
+def rotation_xyz(angles_rad):
+    """The 3 × 3 rotation ``R = Rz Ry Rx`` from three angles in radians (about x first, then y, then z), as a torch
+    tensor of the angles' dtype and device that keeps their autograd graph — the one angle convention of the lab's
+    registration optimisers (volume-to-volume and 2D/3D).
+
+    Args:
+        angles_rad: (3,) torch tensor, radians.
+
+    Example:
+        >>> import math, torch
+        >>> r = rotation_xyz(torch.tensor([0.0, 0.0, math.pi / 2], dtype=torch.float64))
+        >>> (r @ torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)).round(decimals=6).tolist()
+        [0.0, 1.0, 0.0]
+    """
+    import torch
+
+    ax, ay, az = angles_rad[0], angles_rad[1], angles_rad[2]
+    one, zero = torch.ones_like(ax), torch.zeros_like(ax)
+    rx = torch.stack([torch.stack([one, zero, zero]), torch.stack([zero, torch.cos(ax), -torch.sin(ax)]),
+                      torch.stack([zero, torch.sin(ax), torch.cos(ax)])])
+    ry = torch.stack([torch.stack([torch.cos(ay), zero, torch.sin(ay)]), torch.stack([zero, one, zero]),
+                      torch.stack([-torch.sin(ay), zero, torch.cos(ay)])])
+    rz = torch.stack([torch.stack([torch.cos(az), -torch.sin(az), zero]),
+                      torch.stack([torch.sin(az), torch.cos(az), zero]), torch.stack([zero, zero, one])])
+    return rz @ ry @ rx

@@ -47,6 +47,7 @@ from scipy import ndimage
 
 from lumbarlab.errors import LumbarLabError
 from lumbarlab.phantom.render import hu_to_mu
+from lumbarlab.register.points import rotation_xyz
 from lumbarlab.volume import Radiograph, Volume
 
 __all__ = [
@@ -172,19 +173,6 @@ class ConeGeometry:
         return replace(self, shape=(rows, cols), pixel_mm=self.pixel_mm * f, offset=off)
 
 
-def _rotation(angles_rad: torch.Tensor) -> torch.Tensor:
-    """3 × 3 rotation from three angles (radians): about x, then y, then z (R = Rz Ry Rx)."""
-    ax, ay, az = angles_rad[0], angles_rad[1], angles_rad[2]
-    one, zero = torch.ones_like(ax), torch.zeros_like(ax)
-    rx = torch.stack([torch.stack([one, zero, zero]), torch.stack([zero, torch.cos(ax), -torch.sin(ax)]),
-                      torch.stack([zero, torch.sin(ax), torch.cos(ax)])])
-    ry = torch.stack([torch.stack([torch.cos(ay), zero, torch.sin(ay)]), torch.stack([zero, one, zero]),
-                      torch.stack([-torch.sin(ay), zero, torch.cos(ay)])])
-    rz = torch.stack([torch.stack([torch.cos(az), -torch.sin(az), zero]),
-                      torch.stack([torch.sin(az), torch.cos(az), zero]), torch.stack([zero, zero, one])])
-    return rz @ ry @ rx
-
-
 def pose_matrix(rotation_deg, translation_mm, centre=(0.0, 0.0, 0.0)) -> torch.Tensor:
     """The 4 × 4 rigid matrix ``y = R (x − c) + c + t`` from three angles (degrees, about x then y then z:
     R = Rz Ry Rx) and a translation (mm), differentiable with respect to both (torch tensors keep their graph).
@@ -200,7 +188,7 @@ def pose_matrix(rotation_deg, translation_mm, centre=(0.0, 0.0, 0.0)) -> torch.T
     rot = torch.as_tensor(rotation_deg, dtype=torch.float64)
     trans = torch.as_tensor(translation_mm, dtype=torch.float64)
     c = torch.as_tensor(np.asarray(centre, float), dtype=torch.float64, device=rot.device)
-    r = _rotation(rot * (math.pi / 180.0))
+    r = rotation_xyz(rot * (math.pi / 180.0))
     bottom = torch.tensor([[0.0, 0.0, 0.0, 1.0]], dtype=torch.float64, device=rot.device)
     return torch.cat([torch.cat([r, (c - r @ c + trans)[:, None]], dim=1), bottom])
 

@@ -17,24 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 from lumbarlab.errors import LumbarLabError
-from lumbarlab.register.points import PointTransform
+from lumbarlab.register.points import PointTransform, rotation_xyz
 
 __all__ = ["register_volumes", "flatten_intensity", "robust_range", "SIMILARITIES"]
-
-
-def _rotation_matrix(angles):
-    """3 × 3 rotation from three angles (radians) about x, then y, then z — a torch tensor."""
-    import torch
-
-    ax, ay, az = angles[0], angles[1], angles[2]
-    one, zero = torch.ones((), dtype=angles.dtype), torch.zeros((), dtype=angles.dtype)
-    rx = torch.stack([torch.stack([one, zero, zero]), torch.stack([zero, torch.cos(ax), -torch.sin(ax)]),
-                      torch.stack([zero, torch.sin(ax), torch.cos(ax)])])
-    ry = torch.stack([torch.stack([torch.cos(ay), zero, torch.sin(ay)]), torch.stack([zero, one, zero]),
-                      torch.stack([-torch.sin(ay), zero, torch.cos(ay)])])
-    rz = torch.stack([torch.stack([torch.cos(az), -torch.sin(az), zero]), torch.stack([torch.sin(az), torch.cos(az), zero]),
-                      torch.stack([zero, zero, one])])
-    return rz @ ry @ rx
 
 
 def _smoothed(array, sigma) -> np.ndarray:
@@ -223,7 +208,7 @@ def register_volumes(moving, fixed, kind: str = "rigid", levels: tuple[int, ...]
     rng = np.random.default_rng(0)
 
     def matrix():
-        return _rotation_matrix(angles) @ base if kind == "rigid" else linear
+        return rotation_xyz(angles) @ base if kind == "rigid" else linear
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small tensors: on a busy 2-core CPU torch's thread pool made this 10× slower
