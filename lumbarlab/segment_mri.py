@@ -72,9 +72,7 @@ def sagittal_axis(volume: Volume) -> tuple[int, float]:
         (2, 0.0)
     """
     direction = np.asarray(volume.direction, float)
-    lr = np.abs(direction[0]) / np.linalg.norm(direction, axis=0)
-    axis = int(np.argmax(lr))
-    return axis, float(np.degrees(np.arccos(np.clip(lr[axis], -1.0, 1.0))))
+    return _axis_angle(volume, int(np.argmax(np.abs(direction[0]) / np.linalg.norm(direction, axis=0))))
 
 
 def check_sagittal_mri(volume: Volume, sequence: str = "T2") -> None:
@@ -126,6 +124,7 @@ def check_sagittal_mri(volume: Volume, sequence: str = "T2") -> None:
 
 
 def _axis_angle(volume: Volume, axis: int) -> tuple[int, float]:
+    """``axis`` and its angle to the left-right axis in degrees."""
     d = np.asarray(volume.direction, float)[:, axis]
     return axis, float(np.degrees(np.arccos(np.clip(abs(d[0]) / np.linalg.norm(d), -1.0, 1.0))))
 
