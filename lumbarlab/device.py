@@ -92,8 +92,8 @@ def limit_cpu_threads(device: torch.device | str, threads: int = 1) -> int:
     Why: a lesson's networks are tiny (tens of thousands of parameters, 64–128 px images) — too little work per
     operation to split across threads. On the lab's 2-core CI machine, sharing its cores with the notebook server,
     two torch threads ran such lessons up to ten times slower than one, each waiting on the other (lessons 05b and
-    19, FAST, while other jobs shared the cores). Larger networks on a machine of its own may want more threads: the lessons call this in FAST only,
-    or only for problems small enough (registration of 64³ volumes) that one thread is always enough.
+    19, FAST, while other jobs shared the cores). Larger networks on a machine of their own may want more threads:
+    lessons 19 and 20 call this in FAST only; 05b, 17 and 18, whose problems stay small in every mode, always.
 
     Args:
         device: the lesson's device (``lesson.device``) or its name.
