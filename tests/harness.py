@@ -127,15 +127,33 @@ def start_server(cmd: list[str], env: dict[str, str], log: Path, cwd: Path | Non
                  timeout: float = 180.0) -> tuple[subprocess.Popen, float]:
     """Start a Jupyter/Voilà server (output into ``log``) and return it once its log says "is running at" (a
     readiness GET would start a kernel of its own), with its ``perf_counter`` start time."""
+    import re
+    import socket
+
     start = time.perf_counter()
     fh = open(log, "w")  # noqa: SIM115 - closed when the process ends
     proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=cwd)
     deadline = time.time() + timeout
+
+    def failed(why: str) -> RuntimeError:
+        proc.kill()
+        return RuntimeError(f"{cmd[2:4]} {why}:\n{log.read_text()}")
+
     while "is running at" not in log.read_text():
         if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            raise RuntimeError(f"{cmd[2:4]} did not start:\n{log.read_text()}")
+            raise failed("did not start")
         time.sleep(0.2)
+    # the log line can come before a busy machine lets the socket take connections: wait until it does (a TCP
+    # connect, unlike a GET, starts no kernel), and say so with the server's log if it never does
+    address = re.search(r"https?://(127\.0\.0\.1|localhost):(\d+)", log.read_text().split("is running at", 1)[1])
+    while address:
+        try:
+            with socket.create_connection((address[1], int(address[2])), timeout=2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                raise failed(f"said it runs at {address[0]} but takes no connections there") from None
+            time.sleep(0.2)
     return proc, start
 
 
